@@ -1,0 +1,131 @@
+"""The event log and the command queue: append-only JSON lines in the run directory.
+
+``events.jsonl`` is written by the trainer (rank 0 only) and read by everything else.
+``commands.jsonl`` is written by the TUI (or any tool) and read by the trainer.
+Both are versioned plain JSON, one object a line, so jq and pandas read them too.
+This module imports nothing heavy: the TUI and ``ftui runs`` use it without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+SCHEMA_VERSION = 1
+
+# Event types the trainer writes (see README, "Event schema").
+EVENT_TYPES = (
+    "run_start", "step", "eval", "checkpoint", "status", "hardware", "log", "ack", "summary",
+)
+# Statuses a "status" event may carry, in the order a run usually passes them.
+STATUSES = (
+    "starting", "running", "paused", "evaluating", "saving", "stopped", "finished", "failed",
+    "nan_halted",
+)
+FINAL_STATUSES = ("stopped", "finished", "failed", "nan_halted")
+COMMANDS = ("pause", "resume", "save", "stop", "set_lr")
+
+Listener = Callable[[dict], None]
+
+
+class EventLog:
+    """Appends events to ``events.jsonl`` and hands each to in-process listeners.
+
+    Each line is written with one ``write`` call on a file opened in append mode and flushed,
+    so a reader tailing the file sees whole lines and a crash loses at most the last one.
+    Thread-safe: the hardware sampler emits from its own thread.
+    """
+
+    def __init__(self, path: str | os.PathLike, listeners: list[Listener] | None = None):
+        self.path = Path(path)
+        self.listeners: list[Listener] = list(listeners or [])
+        self._lock = threading.Lock()
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def emit(self, type: str, step: int = 0, **fields) -> dict:
+        event = {"v": SCHEMA_VERSION, "type": type, "t": round(time.time(), 3), "step": int(step)}
+        event.update(fields)
+        line = json.dumps(event, separators=(",", ":"), default=_jsonable) + "\n"
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(line)
+                self._file.flush()
+        for listener in self.listeners:
+            listener(event)
+        return event
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+def _jsonable(value):
+    """Turns numpy/torch scalars and paths into plain JSON values."""
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def read_events(path: str | os.PathLike) -> list[dict]:
+    """All whole, valid events in a log; a torn last line is skipped, not an error."""
+    return list(EventTail(path).read_new())
+
+
+class EventTail:
+    """Reads the lines appended to a JSONL file since the last call (like ``tail -f``).
+
+    Remembers a byte offset; a trailing partial line is kept for the next call.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.offset = 0
+        self._partial = b""
+
+    def read_new(self) -> Iterator[dict]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return
+        self.offset += len(chunk)
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                yield obj
+
+
+def make_command(cmd: str, value: float | None = None, mode: str | None = None) -> dict:
+    """A command object; ``set_lr`` takes ``value`` and ``mode`` ("set" or "scale")."""
+    if cmd not in COMMANDS:
+        raise ValueError(f"unknown command {cmd!r}; expected one of {', '.join(COMMANDS)}")
+    command = {"v": SCHEMA_VERSION, "id": uuid.uuid4().hex[:12], "t": round(time.time(), 3), "cmd": cmd}
+    if cmd == "set_lr":
+        if value is None or not value > 0:
+            raise ValueError("set_lr needs a positive value")
+        command["value"] = float(value)
+        command["mode"] = mode or "set"
+    return command
+
+
+def write_command(run_dir: str | os.PathLike, cmd: str, value: float | None = None,
+                  mode: str | None = None) -> dict:
+    """Appends a command to ``<run_dir>/commands.jsonl`` and returns it (with its id)."""
+    command = make_command(cmd, value, mode)
+    with open(Path(run_dir) / "commands.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(command, separators=(",", ":")) + "\n")
+    return command

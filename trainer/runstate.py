@@ -1,0 +1,112 @@
+"""Folds a run's events into its current state: what `ftui runs` lists and the TUI shows.
+
+Pure Python over plain dicts, no torch: feed events in order with ``apply``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .events import FINAL_STATUSES
+
+
+@dataclass
+class RunState:
+    name: str = ""
+    status: str = "starting"
+    status_message: str = ""
+    step: int = 0
+    total_steps: int = 0
+    epoch: float = 0.0
+    epochs: float = 0.0
+    started_t: float | None = None
+    last_t: float | None = None
+    model: str = ""
+    task: str = ""
+    labels: list = field(default_factory=list)
+    metric_name: str = "accuracy"
+    train_loss: list = field(default_factory=list)      # [(step, loss)]
+    evals: list = field(default_factory=list)           # [(step, {"loss":..,"accuracy":..})]
+    lr: float | None = None
+    grad_norm: float | None = None
+    samples_per_s: float | None = None
+    tokens_per_s: float | None = None
+    eta_s: float | None = None
+    best_value: float | None = None
+    best_step: int | None = None
+    best_checkpoint: str | None = None
+    checkpoints: list = field(default_factory=list)     # checkpoint events
+    hardware: dict | None = None
+    logs: list = field(default_factory=list)            # log events (last 500)
+    acks: dict = field(default_factory=dict)            # command id -> ack event
+    run_start: dict = field(default_factory=dict)
+    summary: dict | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def apply(self, event: dict) -> None:
+        kind = event.get("type")
+        self.last_t = event.get("t", self.last_t)
+        if "step" in event and kind != "hardware":
+            self.step = max(self.step, int(event["step"] or 0)) if kind != "run_start" else int(event["step"] or 0)
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_run_start(self, e: dict) -> None:
+        self.run_start = e
+        self.started_t = self.started_t or e.get("t")
+        self.name = e.get("run", self.name)
+        self.model = e.get("model", "")
+        self.task = e.get("task", "")
+        self.labels = list(e.get("labels", []))
+        self.total_steps = int(e.get("total_steps") or 0)
+        self.epochs = float(e.get("epochs") or 0)
+        self.metric_name = e.get("metric", self.metric_name)
+
+    def _on_step(self, e: dict) -> None:
+        if e.get("loss") is not None:
+            self.train_loss.append((e["step"], e["loss"]))
+        for key in ("lr", "grad_norm", "samples_per_s", "tokens_per_s", "eta_s"):
+            if e.get(key) is not None:
+                setattr(self, key, e[key])
+        self.epoch = e.get("epoch", self.epoch)
+        self.total_steps = int(e.get("total_steps") or self.total_steps)
+
+    def _on_eval(self, e: dict) -> None:
+        metrics = e.get("metrics", {})
+        self.evals.append((e["step"], metrics))
+        self.epoch = e.get("epoch", self.epoch)
+
+    def _on_checkpoint(self, e: dict) -> None:
+        self.checkpoints.append(e)
+        if e.get("best"):
+            self.best_value = e.get("value")
+            self.best_step = e.get("step")
+            self.best_checkpoint = e.get("path")
+
+    def _on_status(self, e: dict) -> None:
+        self.status = e.get("status", self.status)
+        self.status_message = e.get("message", "")
+
+    def _on_hardware(self, e: dict) -> None:
+        self.hardware = e
+
+    def _on_log(self, e: dict) -> None:
+        self.logs.append(e)
+        del self.logs[:-500]
+
+    def _on_ack(self, e: dict) -> None:
+        self.acks[e.get("id")] = e
+
+    def _on_summary(self, e: dict) -> None:
+        self.summary = e
+
+
+def fold(events) -> RunState:
+    state = RunState()
+    for event in events:
+        state.apply(event)
+    return state

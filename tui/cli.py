@@ -1,0 +1,115 @@
+"""The `ftui` command line.
+
+Only argparse and the standard library at import time: `ftui --help` and `ftui runs` answer
+without importing torch, transformers or Textual. Each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> "module:function" taking the parsed args and returning an exit code
+HANDLERS = {
+    None: "ftui.tui.commands:home",
+    "train": "ftui.tui.commands:train",
+    "watch": "ftui.tui.commands:watch",
+    "runs": "ftui.tui.commands:runs",
+    "models": "ftui.tui.commands:models",
+    "init": "ftui.tui.commands:init",
+    "export": "ftui.export.cli:run",
+    "predict": "ftui.export.predict_cli:run",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ftui",
+        description="Fine-tune pretrained models from the terminal and ship them to the edge as ONNX.",
+        epilog="Run `ftui` alone for the home screen. `ftui COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--runs-dir", default="runs", help="where runs live (default: ./runs)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train(sub)
+    p = sub.add_parser("watch", help="attach the cockpit to a live run, or review a finished one")
+    p.add_argument("run", nargs="?", help="run directory (default: the newest run)")
+    p = sub.add_parser("runs", help="list runs: status, step, best metric")
+    p.add_argument("--json", action="store_true", help="one JSON object per run")
+    sub.add_parser("models", help="list model presets and whether each is available offline")
+    p = sub.add_parser("init", help="write a commented recipe template")
+    p.add_argument("path", nargs="?", default="recipe.toml")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _add_export(sub)
+    _add_predict(sub)
+    return parser
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="fine-tune: the cockpit, or plain log lines with --headless")
+    p.add_argument("recipe", nargs="?", help="recipe TOML (default: the embedded minilm-l6 on demo:tweets)")
+    p.add_argument("--headless", action="store_true", help="no TUI: a log line per step (nohup, Slurm, CI)")
+    p.add_argument("--json", action="store_true", help="with --headless: print events as JSON lines")
+    p.add_argument("--resume", metavar="RUN", help="continue a run from its newest good checkpoint")
+    p.add_argument("--name", help="run name (default: <model>-<data>-<time>)")
+    o = p.add_argument_group("recipe overrides")
+    o.add_argument("--model", help="preset name, local HF folder or hub id")
+    o.add_argument("--data", help="training data: a file or demo:tweets / demo:bbc-news")
+    o.add_argument("--validation", help="validation data file (default: a stratified split)")
+    o.add_argument("--epochs", type=float)
+    o.add_argument("--lr", type=float, help="peak learning rate")
+    o.add_argument("--batch-size", type=int)
+    o.add_argument("--max-steps", type=int)
+    o.add_argument("--max-train-rows", type=int)
+    o.add_argument("--seed", type=int)
+    o.add_argument("--strategy", choices=("full", "frozen", "llrd"))
+    o.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="any recipe value, e.g. --set train.warmup_ratio=0.1 (repeatable)")
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="checkpoint -> ONNX, validated on real data, benchmarked, bundled")
+    p.add_argument("source", help="a run directory (its best checkpoint) or an HF checkpoint folder")
+    p.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the only format)")
+    p.add_argument("--optimize", choices=("O1", "O2"), help="onnxruntime graph optimization level")
+    p.add_argument("--quantize", choices=("int8",), help="dynamic int8 quantization, gated on accuracy")
+    p.add_argument("--atol", type=float, default=1e-4, help="max |logit difference| fp32 may show")
+    p.add_argument("--max-accuracy-drop", type=float, default=1.0,
+                   help="max accuracy drop of any variant, in percentage points")
+    p.add_argument("--data", help="validation file (default: the split saved with the run)")
+    p.add_argument("--output", help="output folder (default: <run>/export)")
+    p.add_argument("--no-benchmark", action="store_true", help="skip the latency benchmark")
+    p.add_argument("--threads", type=int, help="intra-op threads for the benchmark (default: all cores)")
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="label texts with an exported bundle (onnxruntime only, no torch)")
+    p.add_argument("bundle", help="an export bundle folder")
+    p.add_argument("texts", nargs="*", help="texts to label")
+    p.add_argument("--file", help="a file of texts, one a line ('-' for stdin)")
+    p.add_argument("--json", action="store_true", help="JSON lines with all label scores")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = _load(HANDLERS[args.command])
+    try:
+        code = handler(args)
+    except KeyboardInterrupt:
+        print("ftui: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # user errors are one line; anything else is a bug and keeps its traceback
+        if getattr(e, "exit_code", None) is None:
+            raise
+        print(f"ftui: {e}", file=sys.stderr)
+        return e.exit_code
+    return int(code or 0)
+
+
+def _load(spec: str):
+    module, func = spec.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
