@@ -1,1 +1,1 @@
-"""models"""
+"""What can be fine-tuned: presets, model resolution (offline first) and task heads."""

@@ -21,10 +21,6 @@ class DataError(FtuiError):
     """A data file is missing, empty, unreadable or inconsistent."""
 
 
-class ModelError(FtuiError):
-    """A model cannot be found or is not a model."""
-
-
 class CheckpointError(FtuiError):
     """A checkpoint is missing, corrupt or truncated."""
 

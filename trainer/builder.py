@@ -1,0 +1,103 @@
+"""Builds the HF Trainer for a recipe: model, strategy, tokenized data, arguments, callback."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from transformers import DataCollatorWithPadding, TrainingArguments
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+from ftui.models.loading import count_parameters, load_for_classification, load_tokenizer
+
+from .callback import FtuiCallback
+from .features import TokenizedDataset, classification_metrics
+from .ftui_trainer import FtuiTrainer
+
+
+def pick_precision(requested: str) -> str:
+    """auto: bf16 where the GPU supports it, else fp16 on GPU; fp32 on CPU."""
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def build_trainer(run, recipe, model_ref, data, events):
+    t = recipe.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    torch.manual_seed(recipe.run.seed)
+    tokenizer = load_tokenizer(model_ref, recipe.model.trust_remote_code)
+    model = load_for_classification(model_ref, data.label_names, recipe.model.trust_remote_code)
+    if t.strategy == "frozen":
+        for param in model.base_model.parameters():
+            param.requires_grad = False
+    train_set = TokenizedDataset(data.train, tokenizer, data.label_names, recipe.data.max_length)
+    val_set = TokenizedDataset(data.validation, tokenizer, data.label_names, recipe.data.max_length)
+    precision = pick_precision(t.precision)
+    args = training_arguments(run, recipe, precision)
+    callback = FtuiCallback(run.path, events=events, metric=recipe.early_stopping.metric,
+                            patience=recipe.early_stopping.patience, min_delta=recipe.early_stopping.min_delta,
+                            tokens_per_sample=train_set.mean_length())
+    num_labels = len(data.label_names)
+    trainer = FtuiTrainer(
+        model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None),
+        processing_class=tokenizer,
+        compute_metrics=lambda p: classification_metrics(p.predictions, p.label_ids, num_labels),
+        callbacks=[callback], events=events, strategy=t.strategy, llrd_decay=t.llrd_decay,
+        keep_checkpoints=recipe.checkpoint.keep,
+    )
+    for noisy in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(noisy)
+    callback.trainer = trainer
+    total, trainable = count_parameters(model)
+    info = {
+        "model": recipe.model.name, "model_source": model_ref.source, "task": recipe.task.type,
+        "labels": data.label_names, "metric": recipe.early_stopping.metric,
+        "train_rows": len(train_set), "validation_rows": len(val_set),
+        "mean_tokens": round(train_set.mean_length(), 1),
+        "total_steps": _total_steps(trainer, len(train_set), t),
+        "epochs": t.epochs, "batch_size": t.batch_size, "grad_accum": t.grad_accum,
+        "params_total": total, "params_trainable": trainable, "strategy": t.strategy,
+        "precision": precision, "device": str(args.device), "world_size": args.world_size,
+    }
+    return trainer, callback, info
+
+
+def training_arguments(run, recipe, precision: str) -> TrainingArguments:
+    t, c = recipe.train, recipe.checkpoint
+    eval_kwargs = {"eval_strategy": "steps", "eval_steps": t.eval_every} if t.eval_every else {"eval_strategy": "epoch"}
+    if c.every:
+        save_kwargs = {"save_strategy": "steps", "save_steps": c.every}
+    else:
+        save_kwargs = {"save_strategy": eval_kwargs["eval_strategy"], "save_steps": t.eval_every or 500}
+    return TrainingArguments(
+        output_dir=str(run.checkpoints),
+        num_train_epochs=t.epochs, max_steps=t.max_steps,
+        learning_rate=t.lr, per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size, gradient_accumulation_steps=t.grad_accum,
+        warmup_ratio=t.warmup_ratio, lr_scheduler_type=t.scheduler, weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm, bf16=precision == "bf16", fp16=precision == "fp16",
+        group_by_length=t.group_by_length, logging_strategy="steps", logging_steps=t.logging_steps,
+        logging_first_step=True, logging_nan_inf_filter=False,  # ftui shows NaN, never hides it
+        seed=recipe.run.seed, data_seed=recipe.run.seed, report_to="none", disable_tqdm=True,
+        save_only_model=False, save_safetensors=True, dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        **eval_kwargs, **save_kwargs,
+    )
+
+
+def _total_steps(trainer, train_rows: int, t) -> int:
+    return total_steps(train_rows, t.batch_size, t.grad_accum, t.epochs, t.max_steps, trainer.args.world_size)
+
+
+def total_steps(train_rows: int, batch_size: int, grad_accum: int, epochs: float, max_steps: int,
+                world_size: int = 1) -> int:
+    """The optimizer steps HF Trainer will take (its own arithmetic)."""
+    if max_steps > 0:
+        return max_steps
+    batches = math.ceil(train_rows / (batch_size * world_size))
+    return math.ceil(epochs * max(batches // grad_accum, 1))

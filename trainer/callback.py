@@ -1,0 +1,307 @@
+"""The ftui callback: the loop's hooks become events; commands become ``TrainerControl`` changes.
+
+Usable in anyone's own HF Trainer script::
+
+    trainer.add_callback(FtuiCallback("runs/my-run"))
+
+It reads ``commands.jsonl`` at optimizer-step boundaries (the only place HF reads control),
+acknowledges each command as an event, halts on a non-finite loss, tracks the best checkpoint
+and stops early on a plateau. Only the world-process-zero writes events.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from .events import EventLog, EventTail
+from .rundir import RunDir, write_atomic
+
+PAUSE_POLL_S = 0.2
+
+
+class FtuiCallback(TrainerCallback):
+    def __init__(self, run_dir, events: EventLog | None = None, metric: str = "accuracy",
+                 patience: int = 0, min_delta: float = 0.0, tokens_per_sample: float | None = None):
+        self.run = RunDir(Path(run_dir))
+        self.run.path.mkdir(parents=True, exist_ok=True)
+        self.events = events or EventLog(self.run.events)
+        self.metric = metric
+        self.greater_is_better = metric != "loss"
+        self.patience = patience
+        self.min_delta = min_delta
+        self.tokens_per_sample = tokens_per_sample
+        self.commands = EventTail(self.run.commands)
+        self.trainer = None            # set by the session: FtuiTrainer for NaN and token counts
+        self.stop_requested = False    # set by a signal handler (SIGTERM: checkpoint, then stop)
+        self.halted_nan = False
+        self.best_value: float | None = None
+        self.best_checkpoint: str | None = None
+        self.last_eval: tuple[int, dict] | None = None
+        self.last_save_step: int | None = None
+        self._bad_evals = 0
+        self._pending_save_reason: str | None = None
+        self._pause_after_save = False
+        self._last_log = (0, time.monotonic(), 0)   # (step, time, tokens)
+        self._paused_s = 0.0
+        self._started = time.monotonic()
+        self._is_zero = True
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._is_zero = state.is_world_process_zero
+        self._skip_old_commands()
+        self._restore_best()
+        self._last_log = (state.global_step, time.monotonic(), self._tokens())
+        self._emit("status", state.global_step, status="running", message="")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        pass  # the session writes the final status and summary; a user script gets them here:
+
+    # --- each optimizer step --------------------------------------------------------------
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.trainer is not None and self.trainer.nonfinite_loss is not None:
+            return self._halt_nan(state, control)
+        self._read_commands(args, state, control, kwargs)
+        if self.stop_requested:
+            self._stop(state, control, "signal")
+        if state.global_step >= state.max_steps and self.last_eval_step != state.global_step:
+            control.should_evaluate = True  # the last step always gets an evaluation and a checkpoint
+            control.should_save = True
+            self._pending_save_reason = self._pending_save_reason or "final"
+        if control.should_save and self._pending_save_reason is None:
+            self._pending_save_reason = "steps"
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.halted_nan:
+            control.should_evaluate = control.should_save = False
+            return
+        if self.last_eval_step == state.global_step:
+            control.should_evaluate = False  # already evaluated at this step
+        if self.last_save_step == state.global_step:
+            control.should_save = False      # already saved at this step
+        if control.should_save and self._pending_save_reason is None:
+            self._pending_save_reason = "epoch"
+
+    @property
+    def last_eval_step(self) -> int | None:
+        return self.last_eval[0] if self.last_eval else None
+
+    # --- logs, evaluations, saves ---------------------------------------------------------
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" not in logs:
+            return
+        loss = float(logs["loss"])
+        step, now, tokens = state.global_step, time.monotonic(), self._tokens()
+        last_step, last_t, last_tokens = self._last_log
+        elapsed = max(now - last_t - self._paused_s, 1e-9)
+        steps = step - last_step
+        samples_per_s = steps * args.train_batch_size * args.gradient_accumulation_steps * args.world_size / elapsed
+        tokens_per_s = (tokens - last_tokens) * args.world_size / elapsed if tokens is not None else None
+        if tokens_per_s is None and self.tokens_per_sample:
+            tokens_per_s = samples_per_s * self.tokens_per_sample
+        eta = (state.max_steps - step) * elapsed / steps if steps else None
+        self._last_log, self._paused_s = (step, now, tokens), 0.0
+        self._emit("step", step, epoch=round(state.epoch or 0, 4), loss=_finite_or_str(loss),
+                   lr=logs.get("learning_rate"), grad_norm=_finite_or_str(logs.get("grad_norm")),
+                   samples_per_s=round(samples_per_s, 2),
+                   tokens_per_s=round(tokens_per_s, 1) if tokens_per_s is not None else None,
+                   eta_s=round(eta, 1) if eta is not None else None,
+                   elapsed_s=round(now - self._started, 1), total_steps=state.max_steps)
+        if not math.isfinite(loss) and not self.halted_nan:
+            self._halt_nan(state, control, loss)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = {k.removeprefix("eval_"): v for k, v in (metrics or {}).items()}
+        shown = {k: metrics[k] for k in ("loss", "accuracy", "f1_macro") if k in metrics}
+        self.last_eval = (state.global_step, shown)
+        self._emit("eval", state.global_step, epoch=round(state.epoch or 0, 4), metrics=shown,
+                   duration_s=metrics.get("runtime"))
+        value = shown.get(self.metric)
+        if value is None or not self.patience:
+            return
+        if self._improves(value):
+            self._bad_evals = 0
+        else:
+            self._bad_evals += 1
+            if self._bad_evals >= self.patience:
+                self._log(state.global_step, "info", f"early stopping: {self.metric} has not improved for {self._bad_evals} evaluations")
+                control.should_training_stop = True
+                control.should_save = True
+
+    def on_save(self, args, state, control, **kwargs):
+        if self.halted_nan:
+            return
+        name = f"checkpoint-{state.global_step}"
+        folder = Path(args.output_dir) / name
+        value = None
+        if self.last_eval and self.last_eval[0] == state.global_step:
+            value = self.last_eval[1].get(self.metric)
+        best = value is not None and self._improves(value)
+        if best:
+            self.best_value, self.best_checkpoint = value, name
+            if self._is_zero:
+                write_atomic(Path(args.output_dir) / "best.json", json.dumps(
+                    {"checkpoint": name, "metric": self.metric, "value": value, "step": state.global_step}))
+        self._emit("checkpoint", state.global_step, path=os.path.relpath(folder, self.run.path),
+                   reason=self._pending_save_reason or "steps", metric=self.metric, value=value,
+                   size_bytes=_folder_size(folder), best=best)
+        self._pending_save_reason = None
+        self.last_save_step = state.global_step
+        if self.trainer is not None and self._is_zero:
+            self.trainer.rotate(protect={self.best_checkpoint} if self.best_checkpoint else set())
+        if self._pause_after_save:
+            self._pause_after_save = False
+            self._pause(args, state, control, kwargs)
+
+    def _improves(self, value: float) -> bool:
+        if self.best_value is None:
+            return True
+        delta = value - self.best_value if self.greater_is_better else self.best_value - value
+        return delta > self.min_delta
+
+    # --- commands -------------------------------------------------------------------------
+    def _skip_old_commands(self) -> None:
+        """Commands written before this process started belong to an earlier one."""
+        try:
+            self.commands.offset = self.run.commands.stat().st_size
+        except FileNotFoundError:
+            self.commands.offset = 0
+
+    def _read_commands(self, args, state, control, kwargs) -> None:
+        for command in self.commands.read_new():
+            self._handle(command, args, state, control, kwargs)
+
+    def _handle(self, command: dict, args, state, control, kwargs) -> str | None:
+        cmd, cid = command.get("cmd"), command.get("id")
+        if cmd == "pause":
+            self._ack(state, command, True, "paused")
+            self._pause(args, state, control, kwargs)
+        elif cmd == "resume":
+            self._ack(state, command, True, "not paused")
+        elif cmd == "save":
+            control.should_save = True
+            self._pending_save_reason = "command"
+            self._ack(state, command, True, f"saving checkpoint-{state.global_step}")
+        elif cmd == "stop":
+            self._ack(state, command, True, "saving a checkpoint, then stopping")
+            self._stop(state, control, "command")
+        elif cmd == "set_lr":
+            ok, message = self._set_lr(command, kwargs)
+            self._ack(state, command, ok, message)
+        else:
+            self._ack(state, command, False, f"unknown command {cmd!r}")
+        return cid
+
+    def _pause(self, args, state, control, kwargs) -> None:
+        """Blocks the loop between steps; still answers resume, stop, save and set_lr."""
+        self._emit("status", state.global_step, status="paused", message="")
+        started = time.monotonic()
+        while True:
+            for command in self.commands.read_new():
+                cmd = command.get("cmd")
+                if cmd == "resume":
+                    self._ack(state, command, True, "resumed")
+                    self._paused_s += time.monotonic() - started
+                    self._emit("status", state.global_step, status="running", message="")
+                    return
+                if cmd == "pause":
+                    self._ack(state, command, True, "already paused")
+                elif cmd == "save":
+                    self._handle(command, args, state, control, kwargs)
+                    self._pause_after_save = True
+                    self._paused_s += time.monotonic() - started
+                    return
+                else:
+                    self._handle(command, args, state, control, kwargs)
+                    if cmd == "stop":
+                        self._paused_s += time.monotonic() - started
+                        return
+            if self.stop_requested:
+                self._stop(state, control, "signal")
+                return
+            time.sleep(PAUSE_POLL_S)
+
+    def _stop(self, state, control, why: str) -> None:
+        control.should_training_stop = True
+        control.should_save = True
+        self._pending_save_reason = "stop"
+        self.stop_requested = True
+
+    def _set_lr(self, command: dict, kwargs) -> tuple[bool, str]:
+        optimizer, scheduler = kwargs.get("optimizer"), kwargs.get("lr_scheduler")
+        value, mode = command.get("value"), command.get("mode", "set")
+        if optimizer is None or not isinstance(value, (int, float)) or not value > 0:
+            return False, "set_lr needs a positive value"
+        current = optimizer.param_groups[0]["lr"]
+        factor = value if mode == "scale" else (value / current if current > 0 else None)
+        if factor is None:
+            return False, "the current learning rate is 0 (warm-up start); use scale instead"
+        for group in optimizer.param_groups:
+            group["lr"] *= factor
+        if scheduler is not None and hasattr(scheduler, "base_lrs"):
+            scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
+        return True, f"learning rate {current:.3g} -> {current * factor:.3g} from the next step"
+
+    def _ack(self, state, command: dict, ok: bool, message: str) -> None:
+        self._emit("ack", state.global_step, id=command.get("id"), cmd=command.get("cmd"), ok=ok, message=message)
+
+    # --- NaN guard ------------------------------------------------------------------------
+    def _halt_nan(self, state, control, loss: float | None = None) -> None:
+        if self.halted_nan:
+            return
+        self.halted_nan = True
+        loss = loss if loss is not None else self.trainer.nonfinite_loss
+        control.should_training_stop = True
+        control.should_save = control.should_evaluate = control.should_log = False
+        kept = self.best_checkpoint or "none"
+        self._log(state.global_step, "error", f"non-finite loss ({loss}) at step {state.global_step}: run halted; "
+                           f"no checkpoint written after it (last good: {self._newest_checkpoint() or kept})")
+        self._emit("status", state.global_step, status="nan_halted", message=f"loss {loss} at step {state.global_step}")
+
+    def _newest_checkpoint(self) -> str | None:
+        from .rundir import list_checkpoints
+
+        found = list_checkpoints(self.run.checkpoints)
+        return found[-1].name if found else None
+
+    def _restore_best(self) -> None:
+        """On resume, the best so far comes back from best.json."""
+        try:
+            best = json.loads((self.run.checkpoints / "best.json").read_text())
+            self.best_value, self.best_checkpoint = best["value"], best["checkpoint"]
+        except (OSError, ValueError, KeyError):
+            pass
+
+    # --- helpers --------------------------------------------------------------------------
+    def _tokens(self) -> int | None:
+        if self.trainer is None:
+            return None
+        return int(self.trainer.tokens_seen.item())  # a device sync, but only at log steps
+
+    def _emit(self, kind: str, step: int, **fields) -> None:
+        if self._is_zero:
+            self.events.emit(kind, step, **fields)
+
+    def _log(self, step: int, level: str, message: str) -> None:
+        self._emit("log", step, level=level, message=message)
+
+
+def _finite_or_str(value):
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else str(value)
+
+
+def _folder_size(folder: Path) -> int:
+    try:
+        return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    except OSError:
+        return 0

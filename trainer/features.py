@@ -1,0 +1,49 @@
+"""Tokenized datasets for the Trainer and the metrics its evaluations report."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .data import TextDataset
+
+
+class TokenizedDataset(torch.utils.data.Dataset):
+    """Texts tokenized once, up front, without padding: the collator pads each batch to its own
+    longest sequence (dynamic padding), so short tweets cost short batches."""
+
+    def __init__(self, data: TextDataset, tokenizer, label_names: list[str], max_length: int):
+        encoded = tokenizer(data.texts, truncation=True, max_length=max_length)
+        self.input_ids = encoded["input_ids"]
+        self.extra = {k: v for k, v in encoded.items() if k in ("token_type_ids",)}
+        index = {name: i for i, name in enumerate(label_names)}
+        self.labels = [index[label] for label in data.labels]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, i: int) -> dict:
+        item = {"input_ids": self.input_ids[i], "attention_mask": [1] * len(self.input_ids[i]),
+                "labels": self.labels[i]}
+        for key, values in self.extra.items():
+            item[key] = values[i]
+        return item
+
+    def lengths(self) -> list[int]:
+        return [len(ids) for ids in self.input_ids]
+
+    def mean_length(self) -> float:
+        return float(np.mean(self.lengths())) if self.input_ids else 0.0
+
+
+def classification_metrics(logits: np.ndarray, labels: np.ndarray, num_labels: int) -> dict:
+    """Accuracy and macro-F1 (each class's F1, averaged; a class never predicted nor present counts 0)."""
+    preds = np.asarray(logits).argmax(-1)
+    labels = np.asarray(labels)
+    f1s = []
+    for c in range(num_labels):
+        tp = int(np.sum((preds == c) & (labels == c)))
+        fp = int(np.sum((preds == c) & (labels != c)))
+        fn = int(np.sum((preds != c) & (labels == c)))
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return {"accuracy": float(np.mean(preds == labels)), "f1_macro": float(np.mean(f1s))}

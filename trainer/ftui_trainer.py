@@ -1,0 +1,157 @@
+"""HF ``Trainer`` with what ftui adds to the loop itself.
+
+- A per-step NaN/inf check (HF's ``logging_nan_inf_filter`` hides non-finite losses).
+- Real-token counting for tokens/s, kept on the device until a log step reads it.
+- Atomic checkpoints: written under ``checkpoints/.staging`` and renamed into place, so a kill
+  or a full disk during a save leaves the previous checkpoint whole.
+- Layer-wise learning-rate decay param groups, and "evaluating"/"saving" status events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+from .rundir import list_checkpoints
+
+STAGING = ".staging"
+
+
+class FtuiTrainer(Trainer):
+    def __init__(self, *args, events=None, strategy: str = "full", llrd_decay: float = 0.9,
+                 keep_checkpoints: int = 2, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.events = events
+        self.strategy = strategy
+        self.llrd_decay = llrd_decay
+        self.keep_checkpoints = keep_checkpoints
+        self.nonfinite_loss: float | None = None
+        self.tokens_seen = torch.zeros((), dtype=torch.long, device=self.args.device)
+        self._staging = False
+
+    # --- the step -------------------------------------------------------------------------
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        if "attention_mask" in inputs:
+            self.tokens_seen += inputs["attention_mask"].sum().to(self.tokens_seen.device)
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        # One host sync a step: the same one HF's logging_nan_inf_filter already pays.
+        if not torch.isfinite(loss).item():
+            self.nonfinite_loss = float(loss.item())
+        return loss
+
+    # --- optimizer ------------------------------------------------------------------------
+    def create_optimizer(self):
+        if self.strategy != "llrd" or self.optimizer is not None:
+            return super().create_optimizer()
+        groups = llrd_param_groups(self.model, self.args.learning_rate, self.args.weight_decay, self.llrd_decay)
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, self.model)
+        optimizer_kwargs.pop("lr", None)
+        self.optimizer = optimizer_cls(groups, lr=self.args.learning_rate, **optimizer_kwargs)
+        return self.optimizer
+
+    # --- evaluation -----------------------------------------------------------------------
+    def evaluate(self, *args, **kwargs):
+        self._status("evaluating")
+        try:
+            return super().evaluate(*args, **kwargs)
+        finally:
+            self._status("running")
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def _get_output_dir(self, trial):
+        root = super()._get_output_dir(trial)
+        return os.path.join(root, STAGING) if self._staging else root
+
+    def _save_checkpoint(self, model, trial):
+        if self.nonfinite_loss is not None:
+            return  # never write non-finite weights over the last good checkpoint
+        self._status("saving")
+        root = Path(super()._get_output_dir(trial))
+        staging = root / STAGING
+        shutil.rmtree(staging, ignore_errors=True)
+        self._staging = True
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self._staging = False
+        name = f"checkpoint-{self.state.global_step}"
+        if self.args.should_save:
+            _fix_state_paths(staging / name, str(staging), str(root))
+            _fsync_tree(staging / name)
+            final = root / name
+            if final.exists():  # a save at a step that already has one (e.g. stop after eval)
+                shutil.rmtree(final)
+            os.replace(staging / name, final)
+            _fsync_dir(root)
+            if self.state.best_model_checkpoint:
+                self.state.best_model_checkpoint = self.state.best_model_checkpoint.replace(str(staging), str(root))
+            shutil.rmtree(staging, ignore_errors=True)
+        self._status("running")
+
+    def rotate(self, protect: set[str]) -> None:
+        """Keeps the newest ``keep_checkpoints`` checkpoints plus the protected (best) ones."""
+        found = list_checkpoints(Path(self.args.output_dir))
+        for old in found[: max(0, len(found) - self.keep_checkpoints)]:
+            if old.name not in protect:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _status(self, status: str) -> None:
+        if self.events is not None and self.is_world_process_zero():
+            self.events.emit("status", self.state.global_step, status=status, message="")
+
+
+def llrd_param_groups(model, lr: float, weight_decay: float, decay: float) -> list[dict]:
+    """Param groups whose lr shrinks by ``decay`` per layer from the head down to the embeddings."""
+    layer_of = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    depth = 1 + max((int(m.group(1)) for n, _ in named if (m := layer_of.search(n))), default=-1)
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, param in named:
+        match = layer_of.search(name)
+        if match:
+            level = int(match.group(1)) + 1
+        elif "embeddings" in name:
+            level = 0
+        else:
+            level = depth + 1  # head and pooler: the full learning rate
+        no_decay = param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
+        key = (level, no_decay)
+        group = groups.setdefault(key, {
+            "params": [], "lr": lr * decay ** (depth + 1 - level),
+            "weight_decay": 0.0 if no_decay else weight_decay,
+        })
+        group["params"].append(param)
+    return list(groups.values())
+
+
+def _fix_state_paths(checkpoint: Path, staging: str, root: str) -> None:
+    state = checkpoint / "trainer_state.json"
+    if state.is_file():
+        text = state.read_text()
+        if staging in text:
+            data = json.loads(text)
+            if data.get("best_model_checkpoint"):
+                data["best_model_checkpoint"] = data["best_model_checkpoint"].replace(staging, root)
+            state.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _fsync_tree(folder: Path) -> None:
+    for f in folder.iterdir():
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

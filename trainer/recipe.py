@@ -1,0 +1,243 @@
+"""The recipe: one TOML file that says everything a run needs, validated before any work starts.
+
+Sections and keys are the dataclasses below; ``ftui init`` writes them as a commented template.
+Unknown keys, wrong types and bad values are one-line ``RecipeError``s. No torch here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from .errors import RecipeError
+
+
+@dataclass
+class ModelSection:
+    name: str = "minilm-l6"          # preset (ftui models), local HF folder, or hub id org/name
+    trust_remote_code: bool = False  # run code shipped with a hub model: only for models you trust
+
+
+@dataclass
+class DataSection:
+    train: str = "demo:tweets"       # CSV/TSV/JSONL/Parquet file, or demo:tweets / demo:bbc-news
+    validation: str = ""             # a separate file; empty = a stratified split of train
+    text_column: str = "text"
+    label_column: str = "label"
+    validation_fraction: float = 0.2
+    max_train_rows: int = 4000       # 0 = all rows (a stratified, seeded sample otherwise)
+    max_validation_rows: int = 1000  # 0 = all rows
+    max_length: int = 128            # tokens; longer texts are truncated
+    encoding: str = "utf-8"
+    encoding_errors: str = "strict"  # "replace" to read files with a few undecodable bytes
+
+
+@dataclass
+class TaskSection:
+    type: str = "sequence-classification"
+
+
+@dataclass
+class TrainSection:
+    epochs: float = 1.0
+    max_steps: int = -1              # > 0 overrides epochs
+    lr: float = 1e-4                 # peak learning rate
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    grad_accum: int = 1
+    warmup_ratio: float = 0.06
+    scheduler: str = "linear"        # linear | cosine | constant_with_warmup
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    precision: str = "auto"          # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
+    strategy: str = "full"           # full | frozen (head only) | llrd (layer-wise lr decay)
+    llrd_decay: float = 0.9          # with strategy = "llrd": lr multiplier per layer down the stack
+    group_by_length: bool = True     # batches of similar length: less padding, faster
+    logging_steps: int = 10
+    eval_every: int = 0              # steps between evaluations; 0 = once an epoch
+    threads: int = 0                 # CPU threads for torch; 0 = torch's default
+
+
+@dataclass
+class EarlyStoppingSection:
+    metric: str = "accuracy"         # accuracy | f1_macro | loss
+    patience: int = 0                # evaluations without improvement before stopping; 0 = off
+    min_delta: float = 0.0
+
+
+@dataclass
+class CheckpointSection:
+    every: int = 0                   # steps between checkpoints; 0 = at each evaluation
+    keep: int = 2                    # newest checkpoints kept (the best one is always kept)
+
+
+@dataclass
+class RunSection:
+    seed: int = 42
+    output_dir: str = "runs"
+    name: str = ""                   # empty = <model>-<data>-<yyyymmdd-hhmmss>
+
+
+@dataclass
+class Recipe:
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    task: TaskSection = field(default_factory=TaskSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    early_stopping: EarlyStoppingSection = field(default_factory=EarlyStoppingSection)
+    checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    run: RunSection = field(default_factory=RunSection)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+CHOICES = {
+    ("task", "type"): ("sequence-classification",),
+    ("train", "scheduler"): ("linear", "cosine", "constant_with_warmup", "constant"),
+    ("train", "precision"): ("auto", "fp32", "bf16", "fp16"),
+    ("train", "strategy"): ("full", "frozen", "llrd"),
+    ("early_stopping", "metric"): ("accuracy", "f1_macro", "loss"),
+    ("data", "encoding_errors"): ("strict", "replace", "ignore"),
+}
+POSITIVE = {("train", "lr"), ("train", "batch_size"), ("train", "eval_batch_size"), ("train", "grad_accum"),
+            ("train", "epochs"), ("train", "logging_steps"), ("data", "max_length"), ("checkpoint", "keep")}
+NON_NEGATIVE = {("data", "max_train_rows"), ("data", "max_validation_rows"), ("train", "weight_decay"),
+                ("train", "max_grad_norm"), ("train", "eval_every"), ("checkpoint", "every"),
+                ("early_stopping", "patience"), ("train", "threads"), ("train", "warmup_ratio")}
+
+
+def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -> Recipe:
+    """Defaults, then the TOML file, then overrides ({"section.key": value}); validated."""
+    raw: dict = {}
+    if path is not None:
+        raw = _read_toml(Path(path))
+    recipe = from_dict(raw, source=str(path) if path else "recipe")
+    for dotted, value in (overrides or {}).items():
+        set_value(recipe, dotted, value)
+    validate(recipe)
+    return recipe
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: no such recipe file") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{path}: is a directory, not a recipe file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise RecipeError(f"{path}: not valid TOML ({e})") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: not UTF-8 text") from None
+
+
+def from_dict(raw: dict, source: str = "recipe") -> Recipe:
+    recipe = Recipe()
+    sections = {f.name for f in fields(Recipe)}
+    for name, values in raw.items():
+        if name not in sections:
+            raise RecipeError(f"{source}: unknown section [{name}] (known: {', '.join(sorted(sections))})")
+        if not isinstance(values, dict):
+            raise RecipeError(f"{source}: [{name}] must be a table of keys")
+        for key, value in values.items():
+            set_value(recipe, f"{name}.{key}", value, source)
+    return recipe
+
+
+def set_value(recipe: Recipe, dotted: str, value, source: str = "override") -> None:
+    """Sets ``section.key``, converting and type-checking ``value`` against the field's type."""
+    section_name, _, key = dotted.partition(".")
+    section = getattr(recipe, section_name, None) if section_name in {f.name for f in fields(Recipe)} else None
+    if section is None or not key:
+        raise RecipeError(f"{source}: unknown recipe key {dotted!r} (use section.key, e.g. train.lr)")
+    types = {f.name: f.type for f in fields(section)}
+    if key not in types:
+        raise RecipeError(f"{source}: unknown key {key!r} in [{section_name}] (known: {', '.join(types)})")
+    setattr(section, key, _coerce(value, types[key], dotted, source))
+
+
+def _coerce(value, type_name: str, dotted: str, source: str):
+    ok = {
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+    }[type_name]
+    if not ok:
+        raise RecipeError(f"{source}: {dotted} must be {_article(type_name)}, got {value!r}")
+    return float(value) if type_name == "float" else value
+
+
+def _article(type_name: str) -> str:
+    return {"str": "a string", "bool": "true or false", "int": "an integer", "float": "a number"}[type_name]
+
+
+def validate(recipe: Recipe) -> None:
+    for (section, key), allowed in CHOICES.items():
+        value = getattr(getattr(recipe, section), key)
+        if value not in allowed:
+            raise RecipeError(f"{section}.{key} = {value!r} is not one of: {', '.join(allowed)}")
+    for section, key in POSITIVE:
+        if not getattr(getattr(recipe, section), key) > 0:
+            raise RecipeError(f"{section}.{key} must be greater than 0")
+    for section, key in NON_NEGATIVE:
+        if getattr(getattr(recipe, section), key) < 0:
+            raise RecipeError(f"{section}.{key} must not be negative")
+    if not 0 < recipe.data.validation_fraction < 1:
+        raise RecipeError("data.validation_fraction must be between 0 and 1")
+    if not 0 < recipe.train.llrd_decay <= 1:
+        raise RecipeError("train.llrd_decay must be in (0, 1]")
+    if not recipe.model.name:
+        raise RecipeError("model.name must not be empty")
+    if not recipe.data.train:
+        raise RecipeError("data.train must not be empty")
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``section.key=value`` with value parsed as a TOML value, else taken as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise RecipeError(f"--set {text!r}: expected SECTION.KEY=VALUE")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return key.strip(), parsed
+
+
+def to_toml(recipe: Recipe) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(recipe.to_dict())
+
+
+def template() -> str:
+    """A commented recipe with every key at its default; comments come from the dataclasses above."""
+    import inspect
+
+    import tomli_w
+
+    lines = ["# ftui recipe: `ftui train recipe.toml`. Every key is optional; these are the defaults.", ""]
+    for section in fields(Recipe):
+        cls = type(getattr(Recipe(), section.name))
+        comments = _field_comments(inspect.getsource(cls))
+        lines.append(f"[{section.name}]")
+        for f in fields(cls):
+            value = tomli_w.dumps({f.name: getattr(cls(), f.name)}).strip()
+            comment = comments.get(f.name)
+            lines.append(f"{value:<34} # {comment}" if comment else value)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _field_comments(source: str) -> dict[str, str]:
+    out = {}
+    for line in source.splitlines():
+        name, colon, rest = line.strip().partition(":")
+        if colon and "#" in rest and name.isidentifier():
+            out[name] = rest.split("#", 1)[1].strip()
+    return out

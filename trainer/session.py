@@ -1,0 +1,151 @@
+"""A run from recipe to checkpoints: the one flat story every front end (headless, TUI, spawn) runs.
+
+    prepare_run(recipe)   checks the recipe, model and data without torch; writes the run dir
+    execute(run_dir)      trains (or resumes) inside that run dir and returns an exit code
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .data import load_task_data, write_jsonl
+from .errors import FtuiError, RunDirError
+from .events import EventLog
+from .recipe import Recipe, load_recipe, to_toml
+from .rundir import RunDir, create_run, open_run, write_atomic, write_pidfile
+
+EXIT_CODES = {"finished": 0, "stopped": 0, "nan_halted": 3, "failed": 1}
+
+
+def default_run_name(recipe: Recipe) -> str:
+    model = Path(recipe.model.name.rstrip("/")).name or "model"
+    data = recipe.data.train.removeprefix("demo:")
+    data = Path(data).stem if not recipe.data.train.startswith("demo:") else data
+    return f"{model}-{data}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare_run(recipe: Recipe) -> RunDir:
+    """Validates everything cheap to validate (model resolves, data reads and splits), then creates
+    the run directory with its resolved recipe. Bad input fails here, before a run dir exists."""
+    from ftui.models.presets import resolve_model
+
+    resolve_model(recipe.model.name)
+    load_task_data(recipe.data, recipe.run.seed)
+    name = recipe.run.name or default_run_name(recipe)
+    recipe.run.name = name
+    run = create_run(Path(recipe.run.output_dir) / name)
+    write_atomic(run.recipe, to_toml(recipe))
+    return run
+
+
+def execute(run_path, resume: bool = False, listeners=(), argv=None) -> int:
+    """Trains inside a prepared (or, with ``resume``, an existing) run dir. Returns the exit code."""
+    run = open_run(run_path)
+    recipe = load_recipe(run.recipe)
+    events = EventLog(run.events, list(listeners))
+    write_pidfile(run)
+    events.emit("status", 0, status="starting", message="resuming" if resume else "")
+    try:
+        return _train(run, recipe, events, resume, argv)
+    except FtuiError as e:
+        events.emit("log", 0, level="error", message=str(e))
+        events.emit("status", 0, status="failed", message=str(e))
+        raise
+    except Exception as e:
+        # A bug or an environment failure (disk full, OOM): one line here, the traceback in the log.
+        events.emit("log", 0, level="error", message="".join(traceback.format_exception(e)).strip())
+        events.emit("status", 0, status="failed", message=f"{type(e).__name__}: {e}")
+        raise FtuiError(f"training failed: {type(e).__name__}: {e} (details in {run.events})") from None
+    finally:
+        events.close()
+
+
+def _train(run: RunDir, recipe: Recipe, events: EventLog, resume: bool, argv) -> int:
+    from ftui.models.presets import resolve_model
+
+    from .checkpoints import newest_good_checkpoint
+
+    model_ref = resolve_model(recipe.model.name)
+    data = load_task_data(recipe.data, recipe.run.seed)
+    warn = lambda m: events.emit("log", 0, level="warning", message=m)  # noqa: E731
+    checkpoint = newest_good_checkpoint(run, warn) if resume else None
+    if resume and checkpoint is None:
+        warn("no checkpoint yet: starting this run from the beginning")
+
+    from .builder import build_trainer  # torch and transformers load here, after the cheap checks
+    from .envinfo import collect_env
+
+    trainer, callback, info = build_trainer(run, recipe, model_ref, data, events)
+    if not resume or not (run.env).exists():
+        write_atomic(run.env, json.dumps(collect_env(recipe.run.seed, argv), indent=2))
+    if not run.validation_data.exists():
+        write_jsonl(data.validation, run.validation_data)
+    if data.dropped_rows:
+        warn(f"{data.dropped_rows} rows with an empty text or label were skipped")
+    start_step = _checkpoint_step(checkpoint)
+    events.emit("run_start", start_step, run=run.name, resumed_from=str(checkpoint) if checkpoint else None, **info)
+    return _loop(run, trainer, callback, events, checkpoint, recipe)
+
+
+def _loop(run, trainer, callback, events, checkpoint, recipe) -> int:
+    from .hardware import HardwareSampler
+
+    sampler = HardwareSampler(lambda fields: events.emit("hardware", trainer.state.global_step, **fields))
+    sampler.start()
+    restore = _install_signal_handlers(callback)
+    started = time.monotonic()
+    try:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    finally:
+        restore()
+        sampler.stop()
+    status = "nan_halted" if callback.halted_nan else ("stopped" if callback.stop_requested else "finished")
+    events.emit("status", trainer.state.global_step, status=status, message="")
+    events.emit("summary", trainer.state.global_step, status=status,
+                best_checkpoint=f"checkpoints/{callback.best_checkpoint}" if callback.best_checkpoint else None,
+                metric=callback.metric, best_value=callback.best_value, final_step=trainer.state.global_step,
+                train_runtime_s=round(time.monotonic() - started, 1),
+                metrics=callback.last_eval[1] if callback.last_eval else {})
+    return EXIT_CODES[status]
+
+
+def _checkpoint_step(checkpoint) -> int:
+    if checkpoint is None:
+        return 0
+    return int(Path(checkpoint).name.split("-")[-1])
+
+
+def _install_signal_handlers(callback):
+    """SIGTERM (Slurm, kill) and a first Ctrl-C ask for checkpoint-then-stop; a second Ctrl-C aborts."""
+    if sys.platform == "win32" or not _in_main_thread():
+        return lambda: None
+
+    def graceful(signum, frame):
+        if callback.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        callback.stop_requested = True
+
+    previous = {s: signal.signal(s, graceful) for s in (signal.SIGTERM, signal.SIGINT)}
+    return lambda: [signal.signal(s, h) for s, h in previous.items()]
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def resume_run(run_path) -> RunDir:
+    run = open_run(run_path)
+    if not run.recipe.is_file():
+        raise RunDirError(f"{run.path}: has no recipe.toml; cannot resume")
+    alive = run.trainer_alive()
+    if alive:
+        raise RunDirError(f"{run.path}: its trainer is still running (pid in {run.pidfile}); use ftui watch")
+    return run
+

@@ -1,0 +1,166 @@
+"""What each `ftui` command does. Heavy imports (torch, Textual) happen inside the command."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_RUNS = "runs"
+
+
+def _overrides(args) -> list[str]:
+    """CLI flags as ``section.key=value`` recipe overrides (flags first, then --set)."""
+    flags = {
+        "model": "model.name", "data": "data.train", "validation": "data.validation",
+        "epochs": "train.epochs", "lr": "train.lr", "batch_size": "train.batch_size",
+        "max_steps": "train.max_steps", "max_train_rows": "data.max_train_rows", "seed": "run.seed",
+        "strategy": "train.strategy",
+    }
+    out = []
+    for attr, key in flags.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            out.append(f"{key}={json.dumps(value)}")
+    return out + list(args.set)
+
+
+def train(args) -> int:
+    from ftui.trainer.recipe import load_recipe, parse_override
+
+    if args.json and not args.headless:
+        raise _usage("--json goes with --headless")
+    if args.resume:
+        return _resume(args)
+    overrides = _overrides(args)
+    if not args.headless:
+        from ftui.trainer.launch import spawn_trainer
+
+        run_path = spawn_trainer(args.recipe, overrides, _runs_dir_override(args), args.name)
+        return _cockpit(run_path, started_here=True)
+    from ftui.trainer.console import ConsolePrinter
+    from ftui.trainer.session import execute, prepare_run
+
+    recipe = load_recipe(args.recipe, dict(parse_override(o) for o in overrides))
+    if args.runs_dir:
+        recipe.run.output_dir = args.runs_dir
+    if args.name:
+        recipe.run.name = args.name
+    run = prepare_run(recipe)
+    return execute(run.path, listeners=[ConsolePrinter(as_json=args.json)], argv=sys.argv)
+
+
+def _resume(args) -> int:
+    from ftui.trainer.session import resume_run
+
+    if args.recipe or _overrides(args):
+        raise _usage("--resume continues a run with its own recipe; drop the recipe and overrides")
+    run = resume_run(args.resume)
+    if not args.headless:
+        from ftui.trainer.launch import start_detached
+
+        start_detached(run.path, resume=True)
+        return _cockpit(run.path, started_here=True)
+    from ftui.trainer.console import ConsolePrinter
+    from ftui.trainer.session import execute
+
+    return execute(run.path, resume=True, listeners=[ConsolePrinter(as_json=args.json)], argv=sys.argv)
+
+
+def _runs_dir_override(args) -> Path | None:
+    return Path(args.runs_dir) if args.runs_dir else None
+
+
+def _cockpit(run_path: Path, started_here: bool) -> int:
+    from ftui.tui.app import run_cockpit
+
+    return run_cockpit(Path(run_path), started_here=started_here)
+
+
+def watch(args) -> int:
+    from ftui.trainer.rundir import open_run
+
+    if args.run:
+        run = open_run(args.run)
+    else:
+        found = list_runs(Path(args.runs_dir or DEFAULT_RUNS))
+        if not found:
+            raise _usage(f"no runs in {args.runs_dir or DEFAULT_RUNS}/; start one with `ftui train`")
+        run = found[0]
+    return _cockpit(run.path, started_here=False)
+
+
+def home(args) -> int:
+    from ftui.tui.app import run_home
+
+    return run_home(Path(args.runs_dir or DEFAULT_RUNS))
+
+
+def list_runs(runs_dir: Path) -> list:
+    """Run dirs under ``runs_dir``, newest first."""
+    from ftui.trainer.rundir import RunDir, is_run_dir
+
+    if not runs_dir.is_dir():
+        return []
+    found = [RunDir(p) for p in runs_dir.iterdir() if is_run_dir(p)]
+    return sorted(found, key=lambda r: r.events.stat().st_mtime if r.events.exists() else 0, reverse=True)
+
+
+def runs(args) -> int:
+    from ftui.trainer.runsummary import summarize
+
+    runs_dir = Path(args.runs_dir or DEFAULT_RUNS)
+    rows = [summarize(run) for run in list_runs(runs_dir)]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    if not rows:
+        print(f"no runs in {runs_dir}/ (start one: ftui train)")
+        return 0
+    print(f"{'RUN':<40} {'STATUS':<11} {'STEP':>11} {'BEST':>16}  {'UPDATED':>8}")
+    for r in rows:
+        step = f"{r['step']}/{r['total_steps']}" if r["total_steps"] else str(r["step"])
+        best = f"{r['metric']} {r['best_value']:.4f}" if r["best_value"] is not None else "-"
+        status = r["status"] + ("*" if r["live"] else "")
+        print(f"{r['name'][:40]:<40} {status:<11} {step:>11} {best:>16}  {_ago(r['updated'])}")
+    print("* live: a trainer process is running it (ftui watch RUN)")
+    return 0
+
+
+def _ago(t) -> str:
+    if not t:
+        return "-"
+    s = int(time.time() - t)
+    return f"{s}s ago" if s < 60 else f"{s // 60}m ago" if s < 3600 else f"{s // 3600}h ago" if s < 86400 else f"{s // 86400}d ago"
+
+
+def models(args) -> int:
+    from ftui.models.presets import PRESETS, availability
+
+    print(f"{'PRESET':<14} {'HUB ID':<42} {'AVAILABILITY':<36} DESCRIPTION")
+    for p in PRESETS.values():
+        print(f"{p.name:<14} {p.hub_id:<42} {availability(p):<36} {p.description}")
+    print("Any local HF folder or hub id (org/name) works too: ftui train --model PATH_OR_ID")
+    return 0
+
+
+def init(args) -> int:
+    from ftui.trainer.recipe import template
+
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        raise _usage(f"{path} exists; pass --force to overwrite it")
+    try:
+        path.write_text(template())
+    except OSError as e:
+        raise _usage(f"{path}: cannot write ({e.strerror})") from None
+    print(f"wrote {path}: edit it, then `ftui train {path}`")
+    return 0
+
+
+def _usage(message: str) -> Exception:
+    from ftui.trainer.errors import FtuiError
+
+    return FtuiError(message)
