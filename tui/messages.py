@@ -1,0 +1,44 @@
+"""Messages the cockpit's parts send up: from the watcher thread to the screen, and from
+screens to the app. One small module so every message is findable in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from textual.message import Message
+
+
+@dataclass
+class RunRead(Message):
+    """New lines from the run directory: events the trainer wrote, commands any UI wrote."""
+
+    events: list = field(default_factory=list)
+    commands: list = field(default_factory=list)
+
+
+@dataclass
+class TrainerHealth(Message):
+    """Whether the trainer process lives, how long since its last event, and (when it looks
+    dead or silent) the last lines of trainer.log. Only the newest one matters."""
+
+    alive: bool | None
+    silent_s: float | None
+    log_tail: list = field(default_factory=list)
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, TrainerHealth)
+
+
+@dataclass
+class CockpitClosed(Message):
+    """The user left the cockpit: "detached" (the run goes on), "stopped" or "quit"."""
+
+    reason: str
+
+
+@dataclass
+class OpenRun(Message):
+    """The home screen asks for the cockpit on a run (``started_here``: we just spawned it)."""
+
+    path: object
+    started_here: bool = False

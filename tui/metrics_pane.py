@@ -1,0 +1,41 @@
+"""The metrics pane: learning rate, throughput, grad norm, latest losses, best metric and where."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from ftui.trainer.runstate import RunState
+
+from . import fmt
+
+
+def metric_rows(state: RunState) -> list[tuple[str, str]]:
+    """(label, value) pairs; values the trainer has not reported yet are "–"."""
+    last_loss = state.train_loss[-1][1] if state.train_loss else None
+    last_eval = state.evals[-1][1] if state.evals else {}
+    best = fmt.DASH
+    if state.best_value is not None:
+        best = f"{fmt.number(state.best_value, 4)} @ {state.best_step}"
+    return [
+        ("lr", fmt.number(state.lr, 3)),
+        ("samples/s", fmt.rate(state.samples_per_s)),
+        ("tokens/s", fmt.rate(state.tokens_per_s)),
+        ("grad norm", fmt.number(state.grad_norm, 3)),
+        ("train loss", fmt.number(last_loss, 4)),
+        ("eval loss", fmt.number(last_eval.get("loss"), 4)),
+        (state.metric_name, fmt.number(last_eval.get(state.metric_name), 4)),
+        (f"best {state.metric_name[:8]}", best),
+    ]
+
+
+class MetricsPane(Static):
+    def show(self, state: RunState) -> None:
+        table = Table.grid(padding=(0, 1), expand=True)
+        table.add_column(style="dim", no_wrap=True)
+        table.add_column(justify="right", no_wrap=True)
+        for label, value in metric_rows(state):
+            style = "bold green" if label.startswith("best") and value != fmt.DASH else ""
+            table.add_row(label, Text(value, style=style))
+        self.update(table)

@@ -1,0 +1,72 @@
+"""The cockpit's top two lines: run name, status, epoch, step of total with a bar, elapsed, ETA."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ftui.trainer.runstate import RunState
+
+from . import fmt
+
+# status -> (symbol, style); the trainer's own words, upper-cased, follow the symbol
+STATUS_STYLES = {
+    "starting": ("◌", "bold blue"),
+    "running": ("●", "bold green"),
+    "paused": ("‖", "bold yellow"),
+    "evaluating": ("◐", "bold cyan"),
+    "saving": ("◑", "bold cyan"),
+    "stopped": ("■", "bold yellow"),
+    "finished": ("✔", "bold green"),
+    "failed": ("✖", "bold red"),
+    "nan_halted": ("✖", "bold red"),
+    "died": ("✖", "bold red"),
+    "silent": ("?", "bold yellow"),
+}
+STATUS_WORDS = {"nan_halted": "NaN-HALTED", "died": "TRAINER DIED", "silent": "NO HEARTBEAT"}
+
+
+def status_label(status: str) -> Text:
+    symbol, style = STATUS_STYLES.get(status, ("?", "bold"))
+    return Text(f"{symbol} {STATUS_WORDS.get(status, status.upper())}", style=style)
+
+
+def elapsed_s(state: RunState, now: float) -> float | None:
+    """Wall time since the run started; frozen at the last event once the run is over."""
+    if state.started_t is None:
+        return None
+    end = state.last_t if state.finished and state.last_t else now
+    return max(0.0, end - state.started_t)
+
+
+def progress_bar(done: int, total: int, width: int) -> Text:
+    if total <= 0 or width <= 0:
+        return Text("")
+    frac = min(1.0, max(0.0, done / total))
+    full = int(frac * width)
+    return Text("━" * full, style="green") + Text("─" * (width - full), style="grey35")
+
+
+class RunHeader(Static):
+    """Shows a RunState; the screen calls ``show`` with the state and the trainer verdict."""
+
+    def show(self, state: RunState, verdict: str = "ok", now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        shown = verdict if verdict != "ok" else state.status
+        line1 = status_label(shown) + Text("  ") + Text(state.name or "(run starting)", style="bold")
+        if state.model:
+            line1.append(f"  {state.model}", style="dim")
+        if state.run_start.get("device"):
+            line1.append(f" on {state.run_start['device']}", style="dim")
+        epochs = f"/{state.epochs:g}" if state.epochs else ""
+        line2 = Text(f"epoch {state.epoch:.2f}{epochs}  step {state.step}/{state.total_steps or '?'} ")
+        tail = Text()
+        if state.total_steps:
+            tail.append(f" {100 * state.step / state.total_steps:3.0f}%")
+        tail.append(f"  elapsed {fmt.duration(elapsed_s(state, now))}")
+        if not state.finished:
+            tail.append(f"  ETA {fmt.duration(state.eta_s)}")
+        bar_w = max(0, self.size.width - len(line2) - len(tail))
+        self.update(line1 + Text("\n") + line2 + progress_bar(state.step, state.total_steps, min(bar_w, 40)) + tail)
