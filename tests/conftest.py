@@ -78,6 +78,7 @@ def tiny_recipe(tmp_path: Path, model_dir: Path, data: Path, **sections) -> Path
     }
     for section, values in sections.items():
         recipe.setdefault(section, {}).update(values)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "recipe.toml"
     path.write_text(tomli_w.dumps(recipe))
     return path

@@ -201,3 +201,14 @@ async def test_detach_key_leaves_without_a_command(live_run):
         await pilot.pause(0.1)
     assert app.return_value == "detached"
     assert read_commands(live_run.run) == []
+
+
+async def test_rotated_out_checkpoints_leave_the_table(live_run):
+    import shutil
+
+    shutil.rmtree(live_run.run / "checkpoints" / "checkpoint-50")
+    app = open_cockpit(live_run.run)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "rotated out" in widget_text(app, "#checkpoints"), what="rotation")
+        rows = widget_text(app, "#checkpoints")
+        assert "★ 100" in rows and " 50 " not in rows and "1 older rotated out" in rows

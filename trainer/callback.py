@@ -257,7 +257,10 @@ class FtuiCallback(TrainerCallback):
         if self.halted_nan:
             return
         self.halted_nan = True
-        loss = loss if loss is not None else self.trainer.nonfinite_loss
+        if loss is None:  # found by the per-step check: log the step HF will not log
+            loss = self.trainer.nonfinite_loss
+            self._emit("step", state.global_step, epoch=round(state.epoch or 0, 4), loss=str(loss),
+                       total_steps=state.max_steps)
         control.should_training_stop = True
         control.should_save = control.should_evaluate = control.should_log = False
         kept = self.best_checkpoint or "none"

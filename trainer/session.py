@@ -105,7 +105,8 @@ def _loop(run, trainer, callback, events, checkpoint, recipe) -> int:
         restore()
         sampler.stop()
     status = "nan_halted" if callback.halted_nan else ("stopped" if callback.stop_requested else "finished")
-    events.emit("status", trainer.state.global_step, status=status, message="")
+    if status != "nan_halted":  # the callback said so, with the loss, at the step it happened
+        events.emit("status", trainer.state.global_step, status=status, message="")
     events.emit("summary", trainer.state.global_step, status=status,
                 best_checkpoint=f"checkpoints/{callback.best_checkpoint}" if callback.best_checkpoint else None,
                 metric=callback.metric, best_value=callback.best_value, final_step=trainer.state.global_step,
