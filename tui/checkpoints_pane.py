@@ -34,10 +34,23 @@ def checkpoint_table(checkpoints: list[dict], best_path: str | None, rows: int, 
     return table
 
 
+def present(checkpoints: list[dict], on_disk: frozenset | None) -> list[dict]:
+    """The checkpoints still on disk (rotation deletes old ones); all of them if unknown."""
+    if on_disk is None:
+        return checkpoints
+    return [ck for ck in checkpoints if str(ck.get("path", "")).rsplit("/", 1)[-1] in on_disk]
+
+
 class CheckpointsPane(Static):
-    def show(self, checkpoints: list[dict], best_path: str | None) -> None:
-        if not checkpoints:
-            self.update(Text("no checkpoint yet", style="dim"))
+    def show(self, checkpoints: list[dict], best_path: str | None, on_disk: frozenset | None = None) -> None:
+        kept = present(checkpoints, on_disk)
+        if not kept:
+            self.update(Text("no checkpoint yet" if not checkpoints else "no checkpoint left on disk", style="dim"))
             return
         rows = max(1, (self.size.height or 5) - 1)
-        self.update(checkpoint_table(checkpoints, best_path, rows, time.time(), self.size.width or 80))
+        table = checkpoint_table(kept, best_path, rows, time.time(), self.size.width or 80)
+        gone = len(checkpoints) - len(kept)
+        if gone and len(kept) < rows:
+            table.caption = f"{gone} older rotated out"
+            table.caption_style = "dim"
+        self.update(table)

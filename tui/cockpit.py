@@ -132,7 +132,7 @@ class CockpitScreen(Screen):
         self.query_one(RunHeader).show(state, v)
         self.query_one(MetricsPane).show(state)
         self.query_one(HardwarePane).show()
-        self.query_one(CheckpointsPane).show(state.checkpoints, state.best_checkpoint)
+        self.query_one(CheckpointsPane).show(state.checkpoints, state.best_checkpoint, self.health.on_disk)
         log = self.query_one(LogPane)
         if v == "died":
             log.show_death(self._death_reason(), self.health.log_tail)

@@ -18,12 +18,14 @@ class RunRead(Message):
 
 @dataclass
 class TrainerHealth(Message):
-    """Whether the trainer process lives, how long since its last event, and (when it looks
-    dead or silent) the last lines of trainer.log. Only the newest one matters."""
+    """Whether the trainer process lives, how long since its last event, which checkpoints are
+    on disk, and (when it looks dead or silent) the last lines of trainer.log. Only the newest
+    one matters."""
 
     alive: bool | None
     silent_s: float | None
     log_tail: list = field(default_factory=list)
+    on_disk: frozenset | None = None  # checkpoint folder names present now (rotation deletes some)
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, TrainerHealth)

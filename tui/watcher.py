@@ -11,6 +11,7 @@ fake trainer, or a different watcher altogether.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -55,6 +56,14 @@ def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES, max_bytes: int = 1638
     return [line for line in text.splitlines() if line.strip()][-lines:]
 
 
+def checkpoints_on_disk(folder: Path) -> frozenset | None:
+    """Names of the checkpoint folders present now; None when the folder cannot be read."""
+    try:
+        return frozenset(name for name in os.listdir(folder) if name.startswith("checkpoint-"))
+    except OSError:
+        return None
+
+
 class RunWatcher:
     """Polls ``events.jsonl``, ``commands.jsonl`` and the trainer's pid on a daemon thread."""
 
@@ -97,7 +106,7 @@ class RunWatcher:
         # that stopped the trainer before it could write an event)
         quiet = self._last_event_t is None or verdict(status, alive, silent) != "ok"
         tail = read_log_tail(self.run.log) if quiet else []
-        return TrainerHealth(alive, silent, tail)
+        return TrainerHealth(alive, silent, tail, checkpoints_on_disk(self.run.checkpoints))
 
     def _loop(self, target) -> None:
         next_health = 0.0
