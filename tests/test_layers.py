@@ -1,0 +1,44 @@
+"""The layers stay clean, and the quick commands stay quick (no torch, no Textual)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def loaded_modules(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+@pytest.mark.parametrize("package", ["ftui.trainer", "ftui.models", "ftui.export"])
+def test_only_tui_imports_textual(package):
+    import pkgutil
+    import importlib
+
+    modules = [m.name for m in pkgutil.iter_modules(importlib.import_module(package).__path__, package + ".")]
+    modules = [m for m in modules if not m.endswith("__main__")]
+    assert modules
+    loaded = loaded_modules("".join(f"import {m}\n" for m in modules))
+    assert "textual" not in loaded
+
+
+def test_export_does_not_need_the_trainer():
+    import importlib
+    import pkgutil
+
+    package = "ftui.export"
+    modules = [m.name for m in pkgutil.iter_modules(importlib.import_module(package).__path__, package + ".")]
+    loaded = loaded_modules("".join(f"import {m}\n" for m in modules))
+    assert not any(name.startswith(("ftui.trainer", "ftui.tui")) for name in loaded)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["runs"], ["models"], ["train", "--help"], ["export", "--help"]])
+def test_quick_commands_do_not_import_torch_or_textual(argv, tmp_path):
+    code = ("import sys\nfrom ftui.tui.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n")
+    loaded = loaded_modules(code)
+    assert "torch" not in loaded and "textual" not in loaded and "transformers" not in loaded
