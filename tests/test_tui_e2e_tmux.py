@@ -61,8 +61,8 @@ class Tmux:
     def tui_pid(self, name: str) -> int:
         """The pid of the ftui process in a session (a child of the pane's shell)."""
         shell = psutil.Process(int(self("display", "-p", "-t", name, "#{pane_pid}").strip()))
-        for proc in [shell, *shell.children(recursive=True)]:
-            if "ftui.tui.cli" in " ".join(proc.cmdline()):
+        for proc in shell.children(recursive=True):
+            if "ftui.tui.cli" in proc.cmdline():  # `python -m ftui.tui.cli`, not the shell around it
                 return proc.pid
         raise AssertionError("no ftui process in the tmux pane")
 
@@ -133,7 +133,7 @@ def test_train_pause_save_resume_detach_watch_and_kill(tmux, long_recipe, tmp_pa
     assert "resume acknowledged" in screen  # the earlier session's commands are part of the history
     chart_rows = [line for line in screen.splitlines() if "┤" in line]
     assert any(row.split("┤", 1)[1][:1].strip() for row in chart_rows)  # the loss line starts at step 0
-    assert f"★" in screen or f" {paused} " in screen  # the checkpoints are listed
+    assert "★" in screen or f" {paused} " in screen  # the checkpoints are listed
 
     tmux("kill-session", "-t", "watch")  # like a closed terminal: SIGHUP to everything in it
     events = wait_events(run, final_status, timeout=180, what="the trainer to finish")
