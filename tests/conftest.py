@@ -110,3 +110,18 @@ def csv_text(rows: list[dict], fields=("text", "label"), delimiter=",") -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> Path:
+    """The README's first command, as a newcomer runs it: `ftui train --headless`, nothing else.
+
+    The real default: pretrained minilm-l6 from its package, demo:tweets, 4,000 training rows.
+    Minutes on 2 cores, so it runs once a session and later tests (export) reuse the run.
+    """
+    cwd = tmp_path_factory.mktemp("default")
+    result = ftui("train", "--headless", cwd=cwd, timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    runs = list((cwd / "runs").iterdir())
+    assert len(runs) == 1
+    return runs[0]

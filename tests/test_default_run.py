@@ -1,0 +1,43 @@
+"""The default path end to end: real pretrained MiniLM, real tweets, no network, no flags."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+from conftest import events_of, ftui
+
+
+def test_default_run_beats_the_majority_class(default_run):
+    start = events_of(default_run, "run_start")[0]
+    assert start["model"] == "minilm-l6" and start["labels"] == ["negative", "neutral", "positive"]
+    assert start["train_rows"] == 4000 and start["validation_rows"] == 1000
+    assert start["params_total"] > 22_000_000
+    final = events_of(default_run, "eval")[-1]["metrics"]
+    # The majority class (negative) is 42% of the validation split; a fair bar for one epoch is 0.62.
+    assert final["accuracy"] >= 0.62, final
+    assert final["f1_macro"] > 0.5, final
+    assert events_of(default_run, "status")[-1]["status"] == "finished"
+
+
+def test_default_run_directory_is_complete(default_run):
+    recipe = tomllib.loads((default_run / "recipe.toml").read_text())
+    assert recipe["model"]["name"] == "minilm-l6" and recipe["data"]["train"] == "demo:tweets"
+    env = json.loads((default_run / "env.json").read_text())
+    assert env["versions"]["torch"] and env["seed"] == 42
+    validation = (default_run / "data" / "validation.jsonl").read_text().splitlines()
+    assert len(validation) == 1000 and set(json.loads(validation[0])) == {"text", "label"}
+    best = json.loads((default_run / "checkpoints" / "best.json").read_text())
+    assert (default_run / "checkpoints" / best["checkpoint"] / "model.safetensors").is_file()
+    steps = events_of(default_run, "step")
+    assert steps[-1]["tokens_per_s"] > 0 and steps[-1]["samples_per_s"] > 0
+    assert any(e["type"] == "hardware" for e in events_of(default_run))
+
+
+def test_runs_lists_the_default_run(default_run):
+    result = ftui("runs", "--json", cwd=default_run.parent.parent)
+    row = json.loads(result.stdout.splitlines()[0])
+    assert row["name"] == default_run.name and row["status"] == "finished"
+    assert row["best_value"] >= 0.62 and row["step"] == row["total_steps"] == 125
+    table = ftui("runs", cwd=default_run.parent.parent).stdout
+    assert default_run.name in table and "finished" in table
