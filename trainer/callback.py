@@ -40,6 +40,7 @@ class FtuiCallback(TrainerCallback):
         self.trainer = None            # set by the session: FtuiTrainer for NaN and token counts
         self.stop_requested = False    # set by a signal handler (SIGTERM: checkpoint, then stop)
         self.halted_nan = False
+        self.early_stopped = False
         self.best_value: float | None = None
         self.best_checkpoint: str | None = None
         self.last_eval: tuple[int, dict] | None = None
@@ -134,6 +135,7 @@ class FtuiCallback(TrainerCallback):
                 self._log(state.global_step, "info", f"early stopping: {self.metric} has not improved for {self._bad_evals} evaluations")
                 control.should_training_stop = True
                 control.should_save = True
+                self.early_stopped = True
 
     def on_save(self, args, state, control, **kwargs):
         if self.halted_nan:

@@ -106,11 +106,12 @@ def _loop(run, trainer, callback, events, checkpoint, recipe) -> int:
         sampler.stop()
     status = "nan_halted" if callback.halted_nan else ("stopped" if callback.stop_requested else "finished")
     if status != "nan_halted":  # the callback said so, with the loss, at the step it happened
-        events.emit("status", trainer.state.global_step, status=status, message="")
+        message = "early stopping: no improvement" if callback.early_stopped else ""
+        events.emit("status", trainer.state.global_step, status=status, message=message)
     events.emit("summary", trainer.state.global_step, status=status,
                 best_checkpoint=f"checkpoints/{callback.best_checkpoint}" if callback.best_checkpoint else None,
                 metric=callback.metric, best_value=callback.best_value, final_step=trainer.state.global_step,
-                train_runtime_s=round(time.monotonic() - started, 1),
+                train_runtime_s=round(time.monotonic() - started, 1), early_stopped=callback.early_stopped,
                 metrics=callback.last_eval[1] if callback.last_eval else {})
     return EXIT_CODES[status]
 

@@ -1,0 +1,71 @@
+"""Fine-tuning strategies: full, frozen backbone (head only), layer-wise learning-rate decay."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import events_of, ftui
+
+
+def test_frozen_backbone_trains_only_the_head(make_recipe, tmp_path):
+    from safetensors.numpy import load_file
+
+    result = ftui("train", make_recipe(train={"strategy": "frozen"}), "--headless")
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = tmp_path / "runs" / "tiny"
+    start = events_of(run, "run_start")[0]
+    assert start["params_trainable"] < start["params_total"] / 100
+    before = load_file(str(_tiny_weights(make_recipe)))
+    after = load_file(str(run / "checkpoints" / "checkpoint-30" / "model.safetensors"))
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    assert (after[name] == before[name.removeprefix("bert.")]).all(), "a frozen layer must not change"
+
+
+def _tiny_weights(make_recipe):
+    import tomllib
+
+    recipe = tomllib.loads(make_recipe().read_text())
+    from pathlib import Path
+
+    return Path(recipe["model"]["name"]) / "model.safetensors"
+
+
+def test_llrd_gives_lower_layers_smaller_learning_rates(tiny_model_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    from ftui.trainer.ftui_trainer import llrd_param_groups
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=3)
+    groups = llrd_param_groups(model, lr=1e-3, weight_decay=0.01, decay=0.5)
+    lr_of = {}
+    for group in groups:
+        for p in group["params"]:
+            lr_of[id(p)] = (group["lr"], group["weight_decay"])
+    params = dict(model.named_parameters())
+    head = lr_of[id(params["classifier.weight"])][0]
+    top = lr_of[id(params["bert.encoder.layer.1.attention.self.query.weight"])][0]
+    bottom = lr_of[id(params["bert.encoder.layer.0.attention.self.query.weight"])][0]
+    embed = lr_of[id(params["bert.embeddings.word_embeddings.weight"])][0]
+    assert head == pytest.approx(1e-3) and top == pytest.approx(5e-4)
+    assert bottom == pytest.approx(2.5e-4) and embed == pytest.approx(1.25e-4)
+    assert lr_of[id(params["bert.encoder.layer.0.output.LayerNorm.weight"])][1] == 0.0
+    assert sum(len(g["params"]) for g in groups) == len(params)
+
+
+def test_llrd_run_trains(make_recipe, tmp_path):
+    result = ftui("train", make_recipe(train={"strategy": "llrd", "llrd_decay": 0.8}), "--headless")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert events_of(tmp_path / "runs" / "tiny", "status")[-1]["status"] == "finished"
+
+
+def test_early_stopping_stops_on_a_plateau(make_recipe, tmp_path):
+    # lr 0 cannot improve accuracy: with patience 1 the run stops after its second evaluation.
+    recipe = make_recipe(train={"lr": 1e-12, "epochs": 5.0}, early_stopping={"patience": 1, "metric": "accuracy"})
+    result = ftui("train", recipe, "--headless")
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = tmp_path / "runs" / "tiny"
+    evals = events_of(run, "eval")
+    assert len(evals) == 2, [e["step"] for e in evals]
+    assert any("early stopping" in e["message"] for e in events_of(run, "log"))
+    summary = events_of(run, "summary")[-1]
+    assert summary["status"] == "finished" and summary["early_stopped"] is True
