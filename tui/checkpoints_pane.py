@@ -6,9 +6,9 @@ import time
 
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from . import fmt
+from .pane import Pane
 
 
 def checkpoint_table(checkpoints: list[dict], best_path: str | None, rows: int, now: float,
@@ -41,16 +41,20 @@ def present(checkpoints: list[dict], on_disk: frozenset | None) -> list[dict]:
     return [ck for ck in checkpoints if str(ck.get("path", "")).rsplit("/", 1)[-1] in on_disk]
 
 
-class CheckpointsPane(Static):
+class CheckpointsPane(Pane):
     def show(self, checkpoints: list[dict], best_path: str | None, on_disk: frozenset | None = None) -> None:
+        now = time.time()
+        key = (len(checkpoints), best_path, on_disk, int(now))  # ages tick once a second
+        self.paint(key, lambda: self._build(checkpoints, best_path, on_disk, now))
+
+    def _build(self, checkpoints: list[dict], best_path: str | None, on_disk, now: float):
         kept = present(checkpoints, on_disk)
         if not kept:
-            self.update(Text("no checkpoint yet" if not checkpoints else "no checkpoint left on disk", style="dim"))
-            return
+            return Text("no checkpoint yet" if not checkpoints else "no checkpoint left on disk", style="dim")
         rows = max(1, (self.size.height or 5) - 1)
-        table = checkpoint_table(kept, best_path, rows, time.time(), self.size.width or 80)
+        table = checkpoint_table(kept, best_path, rows, now, self.size.width or 80)
         gone = len(checkpoints) - len(kept)
         if gone and len(kept) < rows:
             table.caption = f"{gone} older rotated out"
             table.caption_style = "dim"
-        self.update(table)
+        return table

@@ -194,6 +194,7 @@ class CockpitScreen(Screen):
             return False
         command = write_command(self.run_path, cmd, value, mode)
         self.tracker.sent(command)
+        self.watcher.hurry()
         self.redraw()
         return True
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual.widgets import Static
 
 from .command_tracker import TrackedCommand
+from .pane import Pane
 
 STATE_STYLES = {"pending": ("⧗", "bold yellow"), "ok": ("✔", "green"), "failed": ("✖", "bold red")}
 
@@ -33,17 +33,24 @@ def command_text(commands: list[TrackedCommand], now: float) -> Text:
     return text
 
 
-class CommandBar(Static):
+class CommandBar(Pane):
     def show(self, commands: list[TrackedCommand], notice: Text | None = None, idle: str = "") -> None:
         """The notice (if any), then the commands newest first; ``idle`` when there is neither."""
+        now = time.time()
+        key = (notice.plain if notice else None, idle,
+               tuple((c.id, c.state, int(now - c.t) if c.state == "pending" else 0) for c in commands))
+        self.paint(key, lambda: self._build(commands, notice, idle, now))
+
+    @staticmethod
+    def _build(commands: list[TrackedCommand], notice: Text | None, idle: str, now: float) -> Text:
         text = Text()
         if notice:
             text.append_text(notice)
         if commands:
             if text:
                 text.append("  │  ", style="dim")
-            text.append_text(command_text(commands, time.time()))
+            text.append_text(command_text(commands, now))
         if not text:
             text = Text(idle, style="dim")
         text.no_wrap, text.overflow = True, "ellipsis"
-        self.update(text)
+        return text

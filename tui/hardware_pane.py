@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import deque
 
 from rich.text import Text
-from textual.widgets import Static
 
 from . import fmt
+from .pane import Pane
 
 HISTORY = 60  # samples kept per sparkline (about a minute: the trainer samples about once a second)
 BARS = "▁▂▃▄▅▆▇█"
@@ -33,9 +33,11 @@ class HardwareHistory:
         self.gpu_util: dict[int, deque] = {}
         self.cpu: deque = deque(maxlen=HISTORY)
         self.latest: dict | None = None
+        self.samples = 0
 
     def add(self, event: dict) -> None:
         self.latest = event
+        self.samples += 1
         self.cpu.append(event.get("cpu_percent"))
         for gpu in event.get("gpus") or []:
             self.gpu_util.setdefault(gpu.get("index", 0), deque(maxlen=HISTORY)).append(gpu.get("util"))
@@ -76,10 +78,10 @@ def hardware_text(history: HardwareHistory, width: int = 30) -> Text:
     return text
 
 
-class HardwarePane(Static):
+class HardwarePane(Pane):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.history = HardwareHistory()
 
     def show(self) -> None:
-        self.update(hardware_text(self.history, self.size.width or 30))
+        self.paint(self.history.samples, lambda: hardware_text(self.history, self.size.width or 30))

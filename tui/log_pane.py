@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual.widgets import Static
+from .pane import Pane
 
 LEVEL_STYLES = {"warning": "bold yellow", "error": "bold red", "info": ""}
 
@@ -39,9 +39,10 @@ def death_notice(reason: str, tail: list[str], rows: int) -> Text:
     return text
 
 
-class LogPane(Static):
+class LogPane(Pane):
     def show(self, logs: list[dict]) -> None:
-        self.update(log_lines(logs, self.size.height or 5))
+        key = ("log", len(logs), (logs[-1].get("t"), logs[-1].get("message")) if logs else None)
+        self.paint(key, lambda: log_lines(logs, self.size.height or 5))
 
     def show_death(self, reason: str, tail: list[str]) -> None:
-        self.update(death_notice(reason, tail, self.size.height or 5))
+        self.paint(("death", reason, tuple(tail)), lambda: death_notice(reason, tail, self.size.height or 5))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from ftui.trainer.runstate import RunState
 
 from . import fmt
+from .pane import Pane
 
 
 def metric_rows(state: RunState) -> list[tuple[str, str]]:
@@ -30,12 +30,17 @@ def metric_rows(state: RunState) -> list[tuple[str, str]]:
     ]
 
 
-class MetricsPane(Static):
+class MetricsPane(Pane):
     def show(self, state: RunState) -> None:
+        rows = metric_rows(state)
+        self.paint(tuple(rows), lambda: self._build(rows))
+
+    @staticmethod
+    def _build(rows: list[tuple[str, str]]) -> Table:
         table = Table.grid(padding=(0, 1), expand=True)
         table.add_column(style="dim", no_wrap=True)
         table.add_column(justify="right", no_wrap=True)
-        for label, value in metric_rows(state):
+        for label, value in rows:
             style = "bold green" if label.startswith("best") and value != fmt.DASH else ""
             table.add_row(label, Text(value, style=style))
-        self.update(table)
+        return table

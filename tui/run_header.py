@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual.widgets import Static
 
 from ftui.trainer.runstate import RunState
 
 from . import fmt
+from .pane import Pane
 
 # status -> (symbol, style); the trainer's own words, upper-cased, follow the symbol
 STATUS_STYLES = {
@@ -49,12 +49,18 @@ def progress_bar(done: int, total: int, width: int) -> Text:
     return Text("━" * full, style="green") + Text("─" * (width - full), style="grey35")
 
 
-class RunHeader(Static):
+class RunHeader(Pane):
     """Shows a RunState; the screen calls ``show`` with the state and the trainer verdict."""
 
     def show(self, state: RunState, verdict: str = "ok", now: float | None = None) -> None:
         now = time.time() if now is None else now
         shown = verdict if verdict != "ok" else state.status
+        elapsed = elapsed_s(state, now)
+        key = (shown, state.name, state.model, state.step, state.total_steps, state.epoch, state.epochs,
+               None if elapsed is None else int(elapsed), state.eta_s)
+        self.paint(key, lambda: self._build(state, shown, elapsed))
+
+    def _build(self, state: RunState, shown: str, elapsed: float | None) -> Text:
         line1 = status_label(shown) + Text("  ") + Text(state.name or "(run starting)", style="bold")
         if state.model:
             line1.append(f"  {state.model}", style="dim")
@@ -65,8 +71,8 @@ class RunHeader(Static):
         tail = Text()
         if state.total_steps:
             tail.append(f" {100 * state.step / state.total_steps:3.0f}%")
-        tail.append(f"  elapsed {fmt.duration(elapsed_s(state, now))}")
+        tail.append(f"  elapsed {fmt.duration(elapsed)}")
         if not state.finished:
             tail.append(f"  ETA {fmt.duration(state.eta_s)}")
         bar_w = max(0, self.size.width - len(line2) - len(tail))
-        self.update(line1 + Text("\n") + line2 + progress_bar(state.step, state.total_steps, min(bar_w, 40)) + tail)
+        return line1 + Text("\n") + line2 + progress_bar(state.step, state.total_steps, min(bar_w, 40)) + tail

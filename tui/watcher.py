@@ -2,8 +2,9 @@
 
 The watcher reads only what was appended since its last look (``EventTail`` keeps a byte
 offset), so a cockpit attached to a 10^5-event run reads the file once and then a few
-bytes a poll. It runs at ``interval`` seconds (0.25 s: 4 Hz at most) and posts one batch
-per poll that found something, so the screen redraws at most that often.
+bytes a poll. It polls every ``interval`` seconds (0.5 s: 2 Hz), and every 50 ms for a few
+seconds after a command so its ack shows at once; it posts one batch per poll that found
+something, so the screen redraws at most that often.
 
 A watcher is passed *into* the app, so tests can hand it a run directory written by the
 fake trainer, or a different watcher altogether.
@@ -67,12 +68,14 @@ def checkpoints_on_disk(folder: Path) -> frozenset | None:
 class RunWatcher:
     """Polls ``events.jsonl``, ``commands.jsonl`` and the trainer's pid on a daemon thread."""
 
-    def __init__(self, run_path: Path, interval: float = 0.25):
+    def __init__(self, run_path: Path, interval: float = 0.5):
         self.run = RunDir(Path(run_path))
         self.interval = interval
         self._events = EventTail(self.run.events)
         self._commands = EventTail(self.run.commands)
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._hurry_until = 0.0
         self._thread: threading.Thread | None = None
         self._last_event_t: float | None = None
         self._final = False
@@ -82,8 +85,15 @@ class RunWatcher:
         self._thread = threading.Thread(target=self._loop, args=(target,), name="ftui-watcher", daemon=True)
         self._thread.start()
 
+    def hurry(self, seconds: float = 3.0) -> None:
+        """Poll now, then every 50 ms for a while: a command was just sent and its ack should
+        show as soon as the trainer writes it, not up to a poll interval later."""
+        self._hurry_until = time.monotonic() + seconds
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
 
@@ -121,4 +131,6 @@ class RunWatcher:
             except Exception as e:  # a bad read must not kill the cockpit; say it, keep polling
                 target.post_message(RunRead([{"type": "log", "level": "error", "t": time.time(),
                                               "message": f"ftui watcher: {e!r}"}], []))
-            self._stop.wait(self.interval)
+            fast = time.monotonic() < self._hurry_until
+            self._wake.wait(min(self.interval, 0.05) if fast else self.interval)
+            self._wake.clear()
