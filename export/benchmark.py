@@ -1,0 +1,94 @@
+"""Latency and throughput of PyTorch eager and each ONNX variant on the same fixed-length inputs.
+
+Runtimes take turns in short rounds (round-robin) rather than one after another, so a neighbour's
+load on a shared machine slows all of them alike and the ratios stay fair. Each measurement is
+time-boxed, but every runtime gets at least `min_iters` timed runs after a warm-up. The thread
+count applies to PyTorch and to every onnxruntime session and is recorded in the report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .predictor import encode_texts, load_tokenizer, open_session
+
+BATCHES = (1, 32)
+SEQUENCE = 128
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Per batch size: warm-up calls, then rounds of `chunk` timed calls per runtime until every runtime
+    has min_iters and `seconds` per runtime have passed (or max_iters is reached)."""
+
+    seconds: float = 2.0
+    min_iters: int = 5
+    max_iters: int = 200
+    warmup: int = 2
+    chunk: int = 3
+
+
+# What `ftui export` measures with: about 2 s per runtime and batch size.
+DEFAULT_BUDGET = Budget()
+
+
+def time_round_robin(fns: dict[str, callable], budget: Budget) -> dict[str, list[float]]:
+    """Wall-clock seconds of each timed call, per runtime name."""
+    for fn in fns.values():
+        for _ in range(budget.warmup):
+            fn()
+    times = {name: [] for name in fns}
+    start, deadline = time.perf_counter(), budget.seconds * len(fns)
+    while True:
+        counts = [len(t) for t in times.values()]
+        if min(counts) >= budget.max_iters or (min(counts) >= budget.min_iters and time.perf_counter() - start >= deadline):
+            return times
+        for name, fn in fns.items():
+            for _ in range(budget.chunk):
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+
+
+def summarize(name: str, batch: int, times: list[float]) -> dict:
+    ms = np.array(times) * 1000
+    median = float(np.median(ms))
+    return {"runtime": name, "batch": batch, "median_ms": median, "p90_ms": float(np.percentile(ms, 90)),
+            "throughput_per_s": batch * 1000 / median, "iterations": len(times)}
+
+
+def fixed_inputs(tokenizer_path: Path, texts: list[str], input_names: list[str], sequence: int) -> dict[int, dict]:
+    """Real texts padded or truncated to exactly `sequence` tokens, for each benchmark batch size."""
+    tok = load_tokenizer(tokenizer_path, sequence)
+    tok.enable_padding(pad_id=tok.padding["pad_id"], pad_token=tok.padding["pad_token"], length=sequence)
+    return {b: encode_texts(tok, (texts * b)[:b], input_names) for b in BATCHES}
+
+
+def benchmark(model, variants: dict[str, Path], inputs: dict[int, dict], threads: int, budget: Budget) -> list[dict]:
+    """summarize() rows for PyTorch (when a model is given) and each ONNX file, at every batch size."""
+    import torch
+
+    sessions = {name: open_session(path, threads) for name, path in variants.items()}
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    rows = []
+    try:
+        with torch.inference_mode():
+            for batch, x in inputs.items():
+                fns = {} if model is None else {"pytorch": _torch_call(model, x)}
+                fns.update({name: (lambda s=s: s.run(None, x)) for name, s in sessions.items()})
+                rows += [summarize(name, batch, t) for name, t in time_round_robin(fns, budget).items()]
+    finally:
+        torch.set_num_threads(old)
+    return rows
+
+
+def _torch_call(model, inputs: dict):
+    import torch
+
+    tensors = {k: torch.from_numpy(v) for k, v in inputs.items()}
+    return lambda: model(**tensors)

@@ -1,0 +1,74 @@
+"""Loads the labelled texts validation runs on: the run's saved split, or a CSV/JSONL file with text,label."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ExportError
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Texts and their class ids (ids follow the checkpoint's id2label)."""
+
+    texts: list[str]
+    label_ids: list[int]
+    path: Path
+
+
+def load_examples(path: Path, labels: list[str]) -> Examples:
+    """Reads `path` (.jsonl or .csv, fields text and label); a label is a name or a class id."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: no such validation file")
+    if path.suffix.lower() == ".csv":
+        rows = _read_csv(path)
+    elif path.suffix.lower() in (".jsonl", ".json"):
+        rows = _read_jsonl(path)
+    else:
+        raise ExportError(f"{path}: validation data must be .csv or .jsonl with text and label")
+    if not rows:
+        raise ExportError(f"{path}: the validation file holds no rows")
+    by_name = {name: i for i, name in enumerate(labels)}
+    texts, ids = [], []
+    for n, (text, label) in enumerate(rows, 1):
+        ids.append(_label_id(label, by_name, len(labels), path, n))
+        texts.append(text)
+    return Examples(texts, ids, path)
+
+
+def _read_jsonl(path: Path) -> list[tuple[str, object]]:
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                rows.append((str(obj["text"]), obj["label"]))
+            except (ValueError, KeyError, TypeError):
+                raise ExportError(f"{path}:{n}: expected a JSON object with text and label") from None
+    return rows
+
+
+def _read_csv(path: Path) -> list[tuple[str, object]]:
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
+            raise ExportError(f"{path}: CSV needs a header with text and label columns")
+        return [(row["text"] or "", row["label"]) for row in reader]
+
+
+def _label_id(label: object, by_name: dict[str, int], n_labels: int, path: Path, line: int) -> int:
+    if isinstance(label, str) and label in by_name:
+        return by_name[label]
+    try:
+        value = int(str(label))
+    except ValueError:
+        value = -1
+    if 0 <= value < n_labels and not isinstance(label, bool):
+        return value
+    raise ExportError(f"{path}:{line}: label {label!r} is not one of the model's labels {list(by_name)}")

@@ -1,0 +1,9 @@
+"""Errors that `ftui export` and `ftui predict` report as one line (the CLI prints `ftui: <msg>`)."""
+
+from __future__ import annotations
+
+
+class ExportError(Exception):
+    """A user-facing export or predict failure: bad input, an unusable checkpoint, an unwritable output."""
+
+    exit_code = 2

@@ -1,0 +1,177 @@
+"""Label texts with an ftui export bundle, using only onnxruntime, tokenizers and numpy.
+
+No torch, no transformers: this file is copied into every bundle as `predict.py`, so on an edge
+box `python predict.py "some text"` (run inside the bundle folder) or
+
+    from predict import Predictor
+    Predictor("path/to/bundle").predict(["some text"])
+
+is all it takes. `ftui predict` uses the same class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+MANIFEST = "bundle.json"
+
+
+class PredictorError(ValueError):
+    """Bad bundle or bad input; `exit_code` makes the ftui CLI print one line instead of a traceback."""
+
+    exit_code = 2
+
+
+def load_tokenizer(path: Path, max_length: int, pad_token: str = "[PAD]") -> Tokenizer:
+    """The bundle's fast tokenizer, truncating at `max_length` and padding to the longest text in a batch.
+
+    Export validation feeds exactly these ids to PyTorch and onnxruntime, so what it proves holds here.
+    """
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as e:  # tokenizers raises a bare Exception on a bad file
+        raise PredictorError(f"{path}: not a valid tokenizer.json ({_first_line(e)})") from None
+    pad_id = tok.token_to_id(pad_token)
+    if pad_id is None:  # no such token: keep whatever padding the file itself declares
+        pad = tok.padding or {}
+        pad_id, pad_token = pad.get("pad_id", 0), pad.get("pad_token", pad_token)
+    tok.enable_truncation(max_length=max_length)
+    tok.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    return tok
+
+
+class Predictor:
+    """One ONNX model of a bundle, its tokenizer and labels."""
+
+    def __init__(self, bundle: str | Path, model: str | None = None, threads: int | None = None):
+        self.bundle = Path(bundle)
+        manifest = _read_manifest(self.bundle)
+        self.labels: list[str] = manifest["labels"]
+        self.max_length: int = int(manifest["max_length"])
+        self.model_path = self.bundle / (model or manifest["default_model"])
+        self.tokenizer = load_tokenizer(self.bundle / "tokenizer.json", self.max_length,
+                                        manifest.get("pad_token", "[PAD]"))
+        self.session = open_session(self.model_path, threads)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
+        return encode_texts(self.tokenizer, texts, self.input_names)
+
+    def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Raw logits, (len(texts), n_labels)."""
+        out = [self.session.run(None, self.encode(texts[i:i + batch_size]))[0]
+               for i in range(0, len(texts), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+    def predict(self, texts: list[str], batch_size: int = 32) -> list[dict]:
+        """For each text: its label, that label's probability, and every label's probability."""
+        for t in texts:
+            if not t or not t.strip():
+                raise PredictorError("empty input text: nothing to label")
+        probs = softmax(self.logits(texts, batch_size))
+        return [{"text": t, "label": self.labels[int(p.argmax())], "score": float(p.max()),
+                 "scores": {name: float(v) for name, v in zip(self.labels, p)}} for t, p in zip(texts, probs)]
+
+
+def encode_texts(tokenizer: Tokenizer, texts: list[str], input_names: list[str]) -> dict[str, np.ndarray]:
+    """Token ids, attention mask (and token type ids when the model takes them) as int64 arrays."""
+    enc = tokenizer.encode_batch(list(texts))
+    arrays = {
+        "input_ids": lambda: np.array([e.ids for e in enc], dtype=np.int64),
+        "attention_mask": lambda: np.array([e.attention_mask for e in enc], dtype=np.int64),
+        "token_type_ids": lambda: np.array([e.type_ids for e in enc], dtype=np.int64),
+    }
+    unknown = [n for n in input_names if n not in arrays]
+    if unknown:
+        raise PredictorError(f"the model wants inputs this predictor cannot make: {unknown}")
+    return {name: arrays[name]() for name in input_names}
+
+
+def open_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
+    """A CPU onnxruntime session; a missing or corrupt file is a one-line PredictorError."""
+    if not Path(path).is_file():
+        raise PredictorError(f"{path}: no such ONNX model")
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+        raise PredictorError(f"{path}: not a valid ONNX model ({_first_line(e)})") from None
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def read_texts(texts: list[str], file: str | None) -> list[str]:
+    """Texts from the command line, or one a line from `file` ('-' = stdin; blank lines skipped)."""
+    if file:
+        try:
+            lines = sys.stdin.read().splitlines() if file == "-" else Path(file).read_text(
+                encoding="utf-8", errors="replace").splitlines()
+        except OSError as e:
+            raise PredictorError(f"{file}: cannot read ({e.strerror})") from None
+        texts = list(texts) + [line for line in lines if line.strip()]
+    if not texts:
+        raise PredictorError("empty input text: give texts as arguments or --file FILE")
+    return texts
+
+
+def format_result(result: dict, as_json: bool) -> str:
+    """One output line: `label<TAB>score<TAB>text`, or a JSON object with all scores."""
+    if as_json:
+        return json.dumps(result, ensure_ascii=False)
+    return f"{result['label']}\t{result['score']:.3f}\t{result['text']}"
+
+
+def _read_manifest(bundle: Path) -> dict:
+    if not bundle.is_dir():
+        raise PredictorError(f"{bundle}: no such bundle folder")
+    try:
+        manifest = json.loads((bundle / MANIFEST).read_text())
+        manifest["labels"] = json.loads((bundle / "labels.json").read_text())
+    except FileNotFoundError as e:
+        raise PredictorError(f"{bundle}: not an ftui export bundle (no {Path(e.filename).name})") from None
+    except ValueError as e:
+        raise PredictorError(f"{bundle}: unreadable bundle manifest ({e})") from None
+    if not isinstance(manifest["labels"], list) or "default_model" not in manifest or "max_length" not in manifest:
+        raise PredictorError(f"{bundle}: bundle manifest lacks labels, default_model or max_length")
+    return manifest
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__
+
+
+def main(argv: list[str] | None = None, default_bundle: Path | None = None) -> int:
+    """Standalone command line: `python predict.py [--bundle DIR] [--model FILE] [--json] texts... | --file F`."""
+    p = argparse.ArgumentParser(description="Label texts with an ftui ONNX bundle (onnxruntime only).")
+    p.add_argument("texts", nargs="*")
+    p.add_argument("--bundle", default=str(default_bundle or Path.cwd()), help="bundle folder")
+    p.add_argument("--model", help="ONNX file in the bundle (default: the bundle's chosen variant)")
+    p.add_argument("--file", help="texts one a line ('-' for stdin)")
+    p.add_argument("--json", action="store_true", help="JSON lines with all label scores")
+    args = p.parse_args(argv)
+    try:
+        results = Predictor(args.bundle, args.model).predict(read_texts(args.texts, args.file))
+    except PredictorError as e:
+        print(f"predict: {e}", file=sys.stderr)
+        return e.exit_code
+    for r in results:
+        print(format_result(r, args.json))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(default_bundle=Path(__file__).resolve().parent))

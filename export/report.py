@@ -1,0 +1,104 @@
+"""The export report: validation per variant, the latency table, the gates; as JSON and as readable text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .gates import Gate
+
+
+@dataclass
+class VariantResult:
+    """One ONNX file of the bundle and how it compares with PyTorch on the validation split."""
+
+    name: str  # fp32, O1, O2, int8
+    file: str
+    size_bytes: int
+    metrics: dict  # metrics.compare(): max/mean |Δ|, agreement, accuracy, f1_macro, accuracy_drop_pts
+    shapes: dict  # validate.check_shapes()
+    note: str = ""  # e.g. "dynamic int8, per-channel weights"
+
+
+@dataclass
+class ExportReport:
+    source: str
+    checkpoint: str
+    bundle_path: Path
+    data: str = ""
+    rows: int = 0
+    labels: list[str] = field(default_factory=list)
+    max_length: int = 0
+    opset: int = 0
+    tokenization: dict = field(default_factory=dict)
+    pytorch: dict = field(default_factory=dict)  # accuracy, f1_macro, size_bytes
+    variants: list[VariantResult] = field(default_factory=list)
+    int8_tried: list[dict] = field(default_factory=list)  # every int8 scheme tried, with its accuracy drop
+    benchmark: list[dict] = field(default_factory=list)
+    benchmark_setup: dict = field(default_factory=dict)  # threads, sequence, versions
+    gates: list[Gate] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    default_model: str = "model.onnx"
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.gates) and all(g.passed for g in self.gates)
+
+    @property
+    def failed_gates(self) -> list[str]:
+        return [g.name for g in self.gates if not g.passed]
+
+    def to_dict(self) -> dict:
+        return {
+            "v": 1, "passed": self.passed, "failed_gates": self.failed_gates,
+            "source": self.source, "checkpoint": self.checkpoint, "bundle": str(self.bundle_path),
+            "data": self.data, "rows": self.rows, "labels": self.labels, "max_length": self.max_length,
+            "opset": self.opset, "default_model": self.default_model, "tokenization": self.tokenization,
+            "pytorch": self.pytorch, "variants": [vars(v) for v in self.variants], "int8_tried": self.int8_tried,
+            "benchmark": {"setup": self.benchmark_setup, "rows": self.benchmark},
+            "gates": [g.to_dict() for g in self.gates], "timings": self.timings,
+        }
+
+    def to_text(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL: " + ", ".join(self.failed_gates)
+        lines = [f"ftui export: {verdict}", f"bundle      {self.bundle_path}",
+                 f"checkpoint  {self.checkpoint}  ({len(self.labels)} labels, max_length {self.max_length}, opset {self.opset})",
+                 f"data        {self.data}  ({self.rows} rows)", ""]
+        lines += self._validation_table() + [""]
+        if self.benchmark:
+            lines += self._latency_table() + [""]
+        lines += ["gates"] + [f"  {'PASS' if g.passed else 'FAIL'}  {g.name:<22} {g.detail}" for g in self.gates]
+        if self.timings:
+            lines += ["", "time        " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in self.timings.items())]
+        return "\n".join(lines)
+
+    def _validation_table(self) -> list[str]:
+        head = f"{'validation':<12}{'file':<20}{'size':>9}  {'max|Δ|':>8}  {'mean|Δ|':>8}  {'agree':>7}  {'acc':>6}  {'F1':>6}  {'drop':>6}"
+        pt = self.pytorch
+        rows = [head, f"{'pytorch':<12}{'model.safetensors':<20}{_mb(pt.get('size_bytes', 0)):>9}  {'':>8}  {'':>8}  "
+                      f"{'':>7}  {100 * pt.get('accuracy', 0):6.2f}  {100 * pt.get('f1_macro', 0):6.2f}  {'':>6}"]
+        for v in self.variants:
+            m = v.metrics
+            rows.append(f"{v.name:<12}{v.file:<20}{_mb(v.size_bytes):>9}  {m['max_abs_diff']:8.1e}  {m['mean_abs_diff']:8.1e}  "
+                        f"{100 * m['label_agreement']:6.2f}%  {100 * m['accuracy']:6.2f}  {100 * m['f1_macro']:6.2f}  "
+                        f"{m['accuracy_drop_pts']:6.2f}")
+        rows += [f"  {v.name}: {v.note}" for v in self.variants if v.note]
+        return rows
+
+    def _latency_table(self) -> list[str]:
+        s = self.benchmark_setup
+        base = {r["batch"]: r["median_ms"] for r in self.benchmark if r["runtime"] == "pytorch"}
+        rows = [f"latency ms  ({s.get('threads')} threads, sequence {s.get('sequence')}; median / p90)",
+                f"{'runtime':<12}{'batch 1':>17}{'batch 32':>19}{'items/s @32':>13}{'speedup @1':>12}{'speedup @32':>13}"]
+        for name in dict.fromkeys(r["runtime"] for r in self.benchmark):
+            by = {r["batch"]: r for r in self.benchmark if r["runtime"] == name}
+            b1, b32 = by.get(1), by.get(32)
+            cell = lambda r: f"{r['median_ms']:7.2f} / {r['p90_ms']:7.2f}" if r else "-"  # noqa: E731
+            ratio = lambda b, r: f"{base[b] / r['median_ms']:.2f}x" if r and b in base else "-"  # noqa: E731
+            rows.append(f"{name:<12}{cell(b1):>17}{cell(b32):>19}{(b32 or {}).get('throughput_per_s', 0):13.1f}"
+                        f"{ratio(1, b1):>12}{ratio(32, b32):>13}")
+        return rows
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"

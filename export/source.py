@@ -1,0 +1,144 @@
+"""Finds what an export starts from: the checkpoint, its labels, tokenizer, max length and validation data.
+
+Reads the run-directory contract itself (no ftui.trainer import): `checkpoints/best.json`, else the
+newest `checkpoints/checkpoint-N` holding a trainer_state.json; `data/validation.jsonl`; and
+`recipe.toml` [data].max_length. A bare HF checkpoint folder works too (then `--data` is needed
+unless the folder sits inside a run).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ExportError
+
+# Architectures optimum exports for sequence classification that ftui has checked end to end.
+SUPPORTED_MODEL_TYPES = ("bert", "distilbert", "roberta", "xlm-roberta", "deberta-v2", "electra", "mpnet")
+TOKENIZER_FILE = "tokenizer.json"
+DEFAULT_MAX_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """A checkpoint that can be exported, with everything validation needs."""
+
+    checkpoint: Path
+    run_dir: Path | None
+    model_type: str
+    labels: list[str]  # index = class id
+    max_length: int
+    validation: Path | None  # the run's saved split, if any
+    recipe: Path | None
+
+
+def resolve_source(path: Path) -> ExportSource:
+    """Checks `path` (a run directory or an HF checkpoint folder) and describes what to export."""
+    path = Path(path)
+    if not path.exists():
+        raise ExportError(f"{path}: no such run or checkpoint")
+    if not path.is_dir():
+        raise ExportError(f"{path}: not a run directory or checkpoint folder")
+    if (path / "config.json").is_file():
+        checkpoint, run_dir = path, _enclosing_run(path)
+    elif _is_run(path):
+        checkpoint, run_dir = _best_checkpoint(path), path
+    else:
+        raise ExportError(f"{path}: not an ftui run (no recipe.toml or events.jsonl) nor an HF checkpoint (no config.json)")
+    config = _read_json(checkpoint / "config.json")
+    model_type = _check_architecture(checkpoint, config)
+    labels = _labels(checkpoint, config)
+    if not (checkpoint / TOKENIZER_FILE).is_file():
+        raise ExportError(f"{checkpoint}: no {TOKENIZER_FILE} (a fast tokenizer is needed for the bundle)")
+    recipe = run_dir / "recipe.toml" if run_dir and (run_dir / "recipe.toml").is_file() else None
+    validation = run_dir / "data" / "validation.jsonl" if run_dir else None
+    return ExportSource(checkpoint, run_dir, model_type, labels, _max_length(recipe, checkpoint, config),
+                        validation if validation and validation.is_file() else None, recipe)
+
+
+def _is_run(path: Path) -> bool:
+    return (path / "recipe.toml").is_file() or (path / "events.jsonl").is_file()
+
+
+def _enclosing_run(checkpoint: Path) -> Path | None:
+    """runs/<name>/checkpoints/checkpoint-N -> runs/<name>, when that is a run."""
+    parent = checkpoint.resolve().parent
+    if parent.name == "checkpoints" and _is_run(parent.parent):
+        return parent.parent
+    return None
+
+
+def _best_checkpoint(run: Path) -> Path:
+    folder = run / "checkpoints"
+    try:
+        best = folder / json.loads((folder / "best.json").read_text())["checkpoint"]
+        if (best / "config.json").is_file():
+            return best
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    found = sorted((d for d in folder.glob("checkpoint-*") if d.name[11:].isdigit()
+                    and (d / "trainer_state.json").is_file() and (d / "config.json").is_file()),
+                   key=lambda d: int(d.name[11:]))
+    if not found:
+        raise ExportError(f"{run}: the run has no complete checkpoint yet (checkpoints/checkpoint-N)")
+    return found[-1]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ExportError(f"{path}: unreadable ({e})") from None
+    if not isinstance(data, dict):
+        raise ExportError(f"{path}: not a JSON object")
+    return data
+
+
+def _check_architecture(checkpoint: Path, config: dict) -> str:
+    model_type = config.get("model_type", "")
+    archs = config.get("architectures") or []
+    if not any(a.endswith("ForSequenceClassification") for a in archs):
+        raise ExportError(f"{checkpoint}: unsupported task {archs or 'unknown'}: "
+                          "only sequence classification (…ForSequenceClassification) is exported")
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ExportError(f"{checkpoint}: unsupported architecture {model_type!r} "
+                          f"(supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
+    return model_type
+
+
+def _labels(checkpoint: Path, config: dict) -> list[str]:
+    """Label names by class id; refuses the generic LABEL_0.. names a checkpoint without labels carries."""
+    id2label = config.get("id2label") or {}
+    try:
+        labels = [str(id2label[k]) for k in sorted(id2label, key=int)]
+    except (ValueError, TypeError):
+        labels = []
+    if not labels or [int(k) for k in sorted(id2label, key=int)] != list(range(len(labels))):
+        raise ExportError(f"{checkpoint}: config.json has no usable id2label (labels are needed for the bundle)")
+    if all(name == f"LABEL_{i}" for i, name in enumerate(labels)):
+        raise ExportError(f"{checkpoint}: config.json has only placeholder labels LABEL_0..; "
+                          "the checkpoint was saved without label names")
+    return labels
+
+
+def _max_length(recipe: Path | None, checkpoint: Path, config: dict) -> int:
+    """The recipe's [data].max_length (what training used), else the model's own limit capped at 512."""
+    if recipe is not None:
+        try:
+            value = tomllib.loads(recipe.read_text()).get("data", {}).get("max_length")
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ExportError(f"{recipe}: unreadable recipe ({e})") from None
+        if isinstance(value, int) and value > 0:
+            return value
+    limits = [config.get("max_position_embeddings"), _tokenizer_limit(checkpoint), 512]
+    return min(v for v in limits if isinstance(v, int) and v > 0) or DEFAULT_MAX_LENGTH
+
+
+def _tokenizer_limit(checkpoint: Path) -> int | None:
+    try:
+        value = json.loads((checkpoint / "tokenizer_config.json").read_text()).get("model_max_length")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and value < 100_000 else None

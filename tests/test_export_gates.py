@@ -1,0 +1,102 @@
+"""Given a deliberately damaged ONNX model, the export fails the right gate, says so and keeps its report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+from export_fixtures import tiny_checkpoint, tiny_run, validation_rows  # noqa: F401
+from onnx import numpy_helper
+
+from ftui.export import gates
+from ftui.tui.cli import main
+
+
+def shift_classifier_bias(path, label: int, amount: float) -> None:
+    """Adds `amount` to one label's logit bias inside an ONNX file, in place."""
+    model = onnx.load(str(path))
+    init = next(i for i in model.graph.initializer if i.name == "classifier.bias")
+    bias = numpy_helper.to_array(init).copy()
+    bias[label] += amount
+    init.CopyFrom(numpy_helper.from_array(bias, init.name))
+    onnx.save(model, str(path))
+
+
+def test_perturbed_fp32_weights_fail_the_atol_gate(tiny_run, monkeypatch, capsys):
+    from ftui.export import convert
+
+    real = convert.export_onnx
+
+    def export_then_perturb(model, checkpoint, out_dir):
+        path = real(model, checkpoint, out_dir)
+        shift_classifier_bias(path, label=1, amount=0.01)  # small: labels barely move, logits do
+        return path
+
+    monkeypatch.setattr(convert, "export_onnx", export_then_perturb)
+    code = main(["export", str(tiny_run), "--onnx", "--no-benchmark"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "fp32 atol" in captured.err.splitlines()[-1] and "Traceback" not in captured.err
+    report = json.loads((tiny_run / "export" / "bundle" / "report.json").read_text())
+    assert report["passed"] is False and report["failed_gates"] == ["fp32 atol"]
+    assert 0.009 < report["variants"][0]["metrics"]["max_abs_diff"] < 0.011
+    assert "FAIL: fp32 atol" in (tiny_run / "export" / "bundle" / "report.txt").read_text()
+
+
+def test_int8_with_a_big_accuracy_drop_fails_its_gate_after_trying_each_scheme(tiny_run, monkeypatch, capsys):
+    from ftui.export import variants
+
+    real = variants.quantize_int8
+
+    def quantize_then_break(src, out, scheme):
+        path = real(src, out, scheme)
+        shift_classifier_bias(path, label=0, amount=50.0)  # every text now gets label 0
+        return path
+
+    monkeypatch.setattr(variants, "quantize_int8", quantize_then_break)
+    code = main(["export", str(tiny_run), "--onnx", "--quantize", "int8", "--no-benchmark"])
+    err = capsys.readouterr().err
+    assert code == 1 and "int8 accuracy drop" in err
+    bundle = tiny_run / "export" / "bundle"
+    report = json.loads((bundle / "report.json").read_text())
+    assert report["failed_gates"] == ["int8 accuracy drop"]
+    assert [t["scheme"] for t in report["int8_tried"]] == ["per-channel", "per-tensor"]
+    int8 = report["variants"][-1]
+    assert int8["metrics"]["accuracy_drop_pts"] > 10 and int8["metrics"]["label_agreement"] < 0.9
+    # The failed variant is kept for inspection but is not what predict uses.
+    assert (bundle / "model.int8.onnx").is_file() and report["default_model"] == "model.onnx"
+    assert not list(bundle.glob("model.int8.per-*.onnx"))
+
+
+def test_a_tight_accuracy_threshold_is_enforced_on_real_int8(tiny_run, capsys):
+    """No tampering: a threshold below what int8 really loses (or gains) must fail exactly when it should."""
+    code = main(["export", str(tiny_run), "--onnx", "--quantize", "int8", "--no-benchmark",
+                 "--max-accuracy-drop", "0"])
+    report = json.loads((tiny_run / "export" / "bundle" / "report.json").read_text())
+    drops = [t["accuracy_drop_pts"] for t in report["int8_tried"]]
+    failed = all(d > 0 for d in drops)
+    assert ("int8 accuracy drop" in report["failed_gates"]) == failed
+    assert code == (1 if failed else 0)
+
+
+def test_gate_boundaries():
+    assert gates.atol_gate("fp32", 1e-4, 1e-4).passed and not gates.atol_gate("fp32", 1.1e-4, 1e-4).passed
+    assert gates.accuracy_gate("int8", 1.0, 1.0).passed and not gates.accuracy_gate("int8", 1.01, 1.0).passed
+    assert not gates.tokenization_gate({"texts": 3, "mismatches": 1, "first_mismatch": "x"}).passed
+    bad = {"batch": 3, "sequence": 17, "output_shape": [3, 3], "static_axes": ["input_ids[0]"], "ok": False}
+    assert "input_ids[0]" in gates.shape_gate("fp32", bad).detail and not gates.shape_gate("fp32", bad).passed
+
+
+def test_metrics_match_hand_computed_values():
+    from ftui.export.metrics import compare, f1_macro
+
+    truth = np.array([0, 0, 1, 1, 2])
+    pred = np.array([0, 1, 1, 1, 0])
+    # class 0: tp1 fp1 fn1 -> 0.5; class 1: tp2 fp1 fn0 -> 0.8; class 2: tp0 -> 0
+    assert abs(f1_macro(pred, truth) - (0.5 + 0.8 + 0.0) / 3) < 1e-12
+    ref = np.eye(3)[truth] * 2.0
+    got = np.eye(3)[pred] * 2.0
+    m = compare(got, ref, truth)
+    assert m["accuracy"] == 0.6 and m["label_agreement"] == 0.6 and m["max_abs_diff"] == 2.0
+    assert abs(m["accuracy_drop_pts"] - 40.0) < 1e-9
