@@ -19,8 +19,10 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from .events import EventLog, EventTail
+from .commanding import CommandReader, apply_lr_factor
+from .events import EventLog
 from .rundir import RunDir, write_atomic
+from .stepsync import Decision, StepSync
 
 PAUSE_POLL_S = 0.2
 
@@ -36,7 +38,8 @@ class FtuiCallback(TrainerCallback):
         self.patience = patience
         self.min_delta = min_delta
         self.tokens_per_sample = tokens_per_sample
-        self.commands = EventTail(self.run.commands)
+        self.commands = CommandReader(self.run.commands, self._emit)
+        self.sync: StepSync | None = None
         self.trainer = None            # set by the session: FtuiTrainer for NaN and token counts
         self.stop_requested = False    # set by a signal handler (SIGTERM: checkpoint, then stop)
         self.halted_nan = False
@@ -50,33 +53,76 @@ class FtuiCallback(TrainerCallback):
         self._pause_after_save = False
         self._last_log = (0, time.monotonic(), 0)   # (step, time, tokens)
         self._paused_s = 0.0
+        self._step_started: float | None = None
+        self._step_s = 0.0             # this rank's time inside steps since the last log
         self._started = time.monotonic()
         self._is_zero = True
 
     # --- lifecycle ------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
         self._is_zero = state.is_world_process_zero
-        self._skip_old_commands()
+        self.sync = StepSync()
+        if self._is_zero:
+            self.commands.skip_existing()
         self._restore_best()
         self._last_log = (state.global_step, time.monotonic(), self._tokens())
         self._emit("status", state.global_step, status="running", message="")
 
-    def on_train_end(self, args, state, control, **kwargs):
-        pass  # the session writes the final status and summary; a user script gets them here:
+    # --- each optimizer step: one decision, the same on every rank --------------------------
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._step_started = time.perf_counter()
 
-    # --- each optimizer step --------------------------------------------------------------
     def on_step_end(self, args, state, control, **kwargs):
-        if self.trainer is not None and self.trainer.nonfinite_loss is not None:
+        if self._step_started is not None:
+            self._step_s += time.perf_counter() - self._step_started
+        local = Decision(nan=float(self._local_nan()), stop=float(self.stop_requested))
+        if self._is_zero:
+            local = local.merge(self.commands.decide(state.global_step, kwargs.get("optimizer"), paused=False))
+        decision = self.sync.exchange(local)
+        if decision.nan:
             return self._halt_nan(state, control)
-        self._read_commands(args, state, control, kwargs)
-        if self.stop_requested:
-            self._stop(state, control, "signal")
+        self._apply(decision, args, state, control, kwargs)
         if state.global_step >= state.max_steps and self.last_eval_step != state.global_step:
             control.should_evaluate = True  # the last step always gets an evaluation and a checkpoint
             control.should_save = True
             self._pending_save_reason = self._pending_save_reason or "final"
         if control.should_save and self._pending_save_reason is None:
             self._pending_save_reason = "steps"
+
+    def _apply(self, d: Decision, args, state, control, kwargs) -> None:
+        if d.lr_factor:
+            apply_lr_factor(d.lr_factor, kwargs.get("optimizer"), kwargs.get("lr_scheduler"))
+        if d.stop:
+            self._stop(control)
+        elif d.save:
+            control.should_save = True
+            self._pending_save_reason = "command"
+        if d.pause and not d.stop:
+            self._pause(args, state, control, kwargs)
+
+    def _pause(self, args, state, control, kwargs) -> None:
+        """Holds every rank between steps; still answers resume, stop, save and set_lr."""
+        self._emit("status", state.global_step, status="paused", message="")
+        started = time.monotonic()
+        while True:
+            time.sleep(PAUSE_POLL_S)
+            local = Decision(stop=float(self.stop_requested))
+            if self._is_zero:
+                local = local.merge(self.commands.decide(state.global_step, kwargs.get("optimizer"), paused=True))
+            d = self.sync.exchange(local)  # every rank polls together, so no collective times out
+            if d.lr_factor:
+                apply_lr_factor(d.lr_factor, kwargs.get("optimizer"), kwargs.get("lr_scheduler"))
+            if d.stop:
+                self._stop(control)
+            elif d.save:
+                control.should_save = True
+                self._pending_save_reason = "command"
+                self._pause_after_save = not d.resume
+            if d.stop or d.save or d.resume:
+                break
+        self._paused_s += time.monotonic() - started
+        if d.resume and not d.stop:
+            self._emit("status", state.global_step, status="running", message="")
 
     def on_epoch_end(self, args, state, control, **kwargs):
         if self.halted_nan:
@@ -109,7 +155,8 @@ class FtuiCallback(TrainerCallback):
             tokens_per_s = samples_per_s * self.tokens_per_sample
         eta = (state.max_steps - step) * elapsed / steps if steps else None
         self._last_log, self._paused_s = (step, now, tokens), 0.0
-        self._emit("step", step, epoch=round(state.epoch or 0, 4), loss=_finite_or_str(loss),
+        per_rank = self._per_rank_times(steps)
+        self._emit("step", step, **per_rank, epoch=round(state.epoch or 0, 4), loss=_finite_or_str(loss),
                    lr=logs.get("learning_rate"), grad_norm=_finite_or_str(logs.get("grad_norm")),
                    samples_per_s=round(samples_per_s, 2),
                    tokens_per_s=round(tokens_per_s, 1) if tokens_per_s is not None else None,
@@ -117,6 +164,18 @@ class FtuiCallback(TrainerCallback):
                    elapsed_s=round(now - self._started, 1), total_steps=state.max_steps)
         if not math.isfinite(loss) and not self.halted_nan:
             self._halt_nan(state, control, loss)
+
+    def _per_rank_times(self, steps: int) -> dict:
+        """Each rank's mean step time and time waiting at the step-boundary sync (log steps only).
+
+        Ranks wait for the slowest one at every collective, so the rank that waits least is
+        the straggler."""
+        step_s, self._step_s = self._step_s, 0.0
+        if self.sync is None or self.sync.world_size == 1 or not steps:
+            return {}
+        wait_s, self.sync.wait_s = self.sync.wait_s, 0.0
+        return {"rank_step_s": [round(v, 4) for v in self.sync.gather(step_s / steps)],
+                "rank_sync_s": [round(v, 5) for v in self.sync.gather(wait_s / steps)]}
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         metrics = {k.removeprefix("eval_"): v for k, v in (metrics or {}).items()}
@@ -168,91 +227,11 @@ class FtuiCallback(TrainerCallback):
         delta = value - self.best_value if self.greater_is_better else self.best_value - value
         return delta > self.min_delta
 
-    # --- commands -------------------------------------------------------------------------
-    def _skip_old_commands(self) -> None:
-        """Commands written before this process started belong to an earlier one."""
-        try:
-            self.commands.offset = self.run.commands.stat().st_size
-        except FileNotFoundError:
-            self.commands.offset = 0
-
-    def _read_commands(self, args, state, control, kwargs) -> None:
-        for command in self.commands.read_new():
-            self._handle(command, args, state, control, kwargs)
-
-    def _handle(self, command: dict, args, state, control, kwargs) -> str | None:
-        cmd, cid = command.get("cmd"), command.get("id")
-        if cmd == "pause":
-            self._ack(state, command, True, "paused")
-            self._pause(args, state, control, kwargs)
-        elif cmd == "resume":
-            self._ack(state, command, True, "not paused")
-        elif cmd == "save":
-            control.should_save = True
-            self._pending_save_reason = "command"
-            self._ack(state, command, True, f"saving checkpoint-{state.global_step}")
-        elif cmd == "stop":
-            self._ack(state, command, True, "saving a checkpoint, then stopping")
-            self._stop(state, control, "command")
-        elif cmd == "set_lr":
-            ok, message = self._set_lr(command, kwargs)
-            self._ack(state, command, ok, message)
-        else:
-            self._ack(state, command, False, f"unknown command {cmd!r}")
-        return cid
-
-    def _pause(self, args, state, control, kwargs) -> None:
-        """Blocks the loop between steps; still answers resume, stop, save and set_lr."""
-        self._emit("status", state.global_step, status="paused", message="")
-        started = time.monotonic()
-        while True:
-            for command in self.commands.read_new():
-                cmd = command.get("cmd")
-                if cmd == "resume":
-                    self._ack(state, command, True, "resumed")
-                    self._paused_s += time.monotonic() - started
-                    self._emit("status", state.global_step, status="running", message="")
-                    return
-                if cmd == "pause":
-                    self._ack(state, command, True, "already paused")
-                elif cmd == "save":
-                    self._handle(command, args, state, control, kwargs)
-                    self._pause_after_save = True
-                    self._paused_s += time.monotonic() - started
-                    return
-                else:
-                    self._handle(command, args, state, control, kwargs)
-                    if cmd == "stop":
-                        self._paused_s += time.monotonic() - started
-                        return
-            if self.stop_requested:
-                self._stop(state, control, "signal")
-                return
-            time.sleep(PAUSE_POLL_S)
-
-    def _stop(self, state, control, why: str) -> None:
+    def _stop(self, control) -> None:
         control.should_training_stop = True
         control.should_save = True
         self._pending_save_reason = "stop"
         self.stop_requested = True
-
-    def _set_lr(self, command: dict, kwargs) -> tuple[bool, str]:
-        optimizer, scheduler = kwargs.get("optimizer"), kwargs.get("lr_scheduler")
-        value, mode = command.get("value"), command.get("mode", "set")
-        if optimizer is None or not isinstance(value, (int, float)) or not value > 0:
-            return False, "set_lr needs a positive value"
-        current = optimizer.param_groups[0]["lr"]
-        factor = value if mode == "scale" else (value / current if current > 0 else None)
-        if factor is None:
-            return False, "the current learning rate is 0 (warm-up start); use scale instead"
-        for group in optimizer.param_groups:
-            group["lr"] *= factor
-        if scheduler is not None and hasattr(scheduler, "base_lrs"):
-            scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
-        return True, f"learning rate {current:.3g} -> {current * factor:.3g} from the next step"
-
-    def _ack(self, state, command: dict, ok: bool, message: str) -> None:
-        self._emit("ack", state.global_step, id=command.get("id"), cmd=command.get("cmd"), ok=ok, message=message)
 
     # --- NaN guard ------------------------------------------------------------------------
     def _halt_nan(self, state, control, loss: float | None = None) -> None:
@@ -260,7 +239,8 @@ class FtuiCallback(TrainerCallback):
             return
         self.halted_nan = True
         if loss is None:  # found by the per-step check: log the step HF will not log
-            loss = self.trainer.nonfinite_loss
+            mine = self.trainer.nonfinite_loss if self.trainer is not None else None
+            loss = mine if mine is not None else "nan (on another rank)"
             self._emit("step", state.global_step, epoch=round(state.epoch or 0, 4), loss=str(loss),
                        total_steps=state.max_steps)
         control.should_training_stop = True
@@ -269,6 +249,9 @@ class FtuiCallback(TrainerCallback):
         self._log(state.global_step, "error", f"non-finite loss ({loss}) at step {state.global_step}: run halted; "
                            f"no checkpoint written after it (last good: {self._newest_checkpoint() or kept})")
         self._emit("status", state.global_step, status="nan_halted", message=f"loss {loss} at step {state.global_step}")
+
+    def _local_nan(self) -> bool:
+        return self.trainer is not None and self.trainer.nonfinite_loss is not None
 
     def _newest_checkpoint(self) -> str | None:
         from .rundir import list_checkpoints
