@@ -11,6 +11,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from ftui.models.loading import count_parameters, load_for_classification, load_tokenizer
 
 from .callback import FtuiCallback
+from .distributed import world_size
 from .features import TokenizedDataset, classification_metrics
 from .ftui_trainer import FtuiTrainer
 
@@ -86,6 +87,8 @@ def training_arguments(run, recipe, precision: str) -> TrainingArguments:
         seed=recipe.run.seed, data_seed=recipe.run.seed, report_to="none", disable_tqdm=True,
         save_only_model=False, save_safetensors=True, dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
+        # Several CPU processes (torchrun without GPUs): accelerate's MULTI_CPU mode, gloo backend.
+        use_cpu=world_size() > 1 and not torch.cuda.is_available(), ddp_find_unused_parameters=False,
         **eval_kwargs, **save_kwargs,
     )
 

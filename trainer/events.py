@@ -64,6 +64,18 @@ class EventLog:
             self._file.close()
 
 
+class NullEventLog:
+    """What ranks other than 0 write: nothing (one writer keeps the log ordered and whole)."""
+
+    listeners: list = []
+
+    def emit(self, type: str, step: int = 0, **fields) -> dict:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
 def _jsonable(value):
     """Turns numpy/torch scalars and paths into plain JSON values."""
     if hasattr(value, "item"):

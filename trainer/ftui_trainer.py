@@ -74,12 +74,15 @@ class FtuiTrainer(Trainer):
         self._status("saving")
         root = Path(super()._get_output_dir(trial))
         staging = root / STAGING
-        shutil.rmtree(staging, ignore_errors=True)
+        if self.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.accelerator.wait_for_everyone()  # every rank writes its RNG state into staging
         self._staging = True
         try:
             super()._save_checkpoint(model, trial)
         finally:
             self._staging = False
+        self.accelerator.wait_for_everyone()  # ... before rank 0 renames it into place
         name = f"checkpoint-{self.state.global_step}"
         if self.args.should_save:
             _fix_state_paths(staging / name, str(staging), str(root))

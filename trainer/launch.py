@@ -14,7 +14,7 @@ from .recipe import load_recipe, parse_override
 
 
 def spawn_trainer(recipe_path: str | None, overrides: list[str], runs_dir: Path | None = None,
-                  name: str | None = None) -> Path:
+                  name: str | None = None, launch=None) -> Path:
     """Validates the recipe and data here (one-line errors in this terminal), prepares the run dir,
     then starts ``python -m ftui.trainer RUN_DIR`` detached. Returns the run dir.
 
@@ -28,12 +28,14 @@ def spawn_trainer(recipe_path: str | None, overrides: list[str], runs_dir: Path 
     if name:
         recipe.run.name = name
     run = prepare_run(recipe)
-    start_detached(run.path)
+    start_detached(run.path, launch=launch)
     return run.path
 
 
-def start_detached(run_path: Path, resume: bool = False) -> subprocess.Popen:
+def start_detached(run_path: Path, resume: bool = False, launch=None) -> subprocess.Popen:
     argv = [sys.executable, "-m", "ftui.trainer", str(run_path)] + (["--resume"] if resume else [])
+    if launch is not None and launch.distributed:
+        argv += launch.argv()
     log = open(Path(run_path) / "trainer.log", "ab")
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

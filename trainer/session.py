@@ -15,7 +15,8 @@ from pathlib import Path
 
 from .data import load_task_data, write_jsonl
 from .errors import FtuiError, RunDirError
-from .events import EventLog
+from .distributed import global_rank, world_size
+from .events import EventLog, NullEventLog
 from .recipe import Recipe, load_recipe, to_toml
 from .rundir import RunDir, create_run, open_run, write_atomic, write_pidfile
 
@@ -47,8 +48,10 @@ def execute(run_path, resume: bool = False, listeners=(), argv=None) -> int:
     """Trains inside a prepared (or, with ``resume``, an existing) run dir. Returns the exit code."""
     run = open_run(run_path)
     recipe = load_recipe(run.recipe)
-    events = EventLog(run.events, list(listeners))
-    write_pidfile(run)
+    rank0 = global_rank() == 0  # in a torchrun job only global rank 0 writes the run dir
+    events = EventLog(run.events, list(listeners)) if rank0 else NullEventLog()
+    if rank0:
+        write_pidfile(run)
     events.emit("status", 0, status="starting", message="resuming" if resume else "")
     try:
         return _train(run, recipe, events, resume, argv)
@@ -81,9 +84,9 @@ def _train(run: RunDir, recipe: Recipe, events: EventLog, resume: bool, argv) ->
     from .envinfo import collect_env
 
     trainer, callback, info = build_trainer(run, recipe, model_ref, data, events)
-    if not resume or not (run.env).exists():
+    if global_rank() == 0 and (not resume or not run.env.exists()):
         write_atomic(run.env, json.dumps(collect_env(recipe.run.seed, argv), indent=2))
-    if not run.validation_data.exists():
+    if global_rank() == 0 and not run.validation_data.exists():
         write_jsonl(data.validation, run.validation_data)
     if data.dropped_rows:
         warn(f"{data.dropped_rows} rows with an empty text or label were skipped")
@@ -96,7 +99,8 @@ def _loop(run, trainer, callback, events, checkpoint, recipe) -> int:
     from .hardware import HardwareSampler
 
     sampler = HardwareSampler(lambda fields: events.emit("hardware", trainer.state.global_step, **fields))
-    sampler.start()
+    if global_rank() == 0:
+        sampler.start()
     restore = _install_signal_handlers(callback)
     started = time.monotonic()
     try:
@@ -112,8 +116,25 @@ def _loop(run, trainer, callback, events, checkpoint, recipe) -> int:
                 best_checkpoint=f"checkpoints/{callback.best_checkpoint}" if callback.best_checkpoint else None,
                 metric=callback.metric, best_value=callback.best_value, final_step=trainer.state.global_step,
                 train_runtime_s=round(time.monotonic() - started, 1), early_stopped=callback.early_stopped,
-                metrics=callback.last_eval[1] if callback.last_eval else {})
+                metrics=callback.last_eval[1] if callback.last_eval else {}, **_rank_digests(trainer))
     return EXIT_CODES[status]
+
+
+def _rank_digests(trainer) -> dict:
+    """Each rank's sha256 of its final weights: DDP replicas must be identical (a multi-process check)."""
+    if world_size() == 1:
+        return {}
+    import hashlib
+
+    import torch.distributed as dist
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(trainer.model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, digest.hexdigest())
+    return {"rank_weights_sha256": gathered}
 
 
 def _checkpoint_step(checkpoint) -> int:

@@ -65,6 +65,9 @@ def _add_train(sub) -> None:
     o.add_argument("--strategy", choices=("full", "frozen", "llrd"))
     o.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="any recipe value, e.g. --set train.warmup_ratio=0.1 (repeatable)")
+    from ftui.trainer.distributed import add_launch_args  # stdlib only: --help stays fast
+
+    add_launch_args(p)
 
 
 def _add_export(sub) -> None:

@@ -27,31 +27,63 @@ def _overrides(args) -> list[str]:
 
 
 def train(args) -> int:
-    from ftui.trainer.recipe import load_recipe, parse_override
+    from ftui.trainer.distributed import launch_from_args
 
     if args.json and not args.headless:
         raise _usage("--json goes with --headless")
+    launch = launch_from_args(args)
     if args.resume:
-        return _resume(args)
+        return _resume(args, launch)
+    if launch.node_rank > 0:
+        return _join(args, launch)
     overrides = _overrides(args)
     if not args.headless:
         from ftui.trainer.launch import spawn_trainer
 
-        run_path = spawn_trainer(args.recipe, overrides, _runs_dir_override(args), args.name)
+        run_path = spawn_trainer(args.recipe, overrides, _runs_dir_override(args), args.name, launch)
         return _cockpit(run_path, started_here=True)
-    from ftui.trainer.console import ConsolePrinter
-    from ftui.trainer.session import execute, prepare_run
+    from ftui.trainer.session import prepare_run
 
-    recipe = load_recipe(args.recipe, dict(parse_override(o) for o in overrides))
+    run = prepare_run(_recipe(args))
+    return _headless(run.path, False, launch, args)
+
+
+def _recipe(args):
+    from ftui.trainer.recipe import load_recipe, parse_override
+
+    recipe = load_recipe(args.recipe, dict(parse_override(o) for o in _overrides(args)))
     if args.runs_dir:
         recipe.run.output_dir = args.runs_dir
     if args.name:
         recipe.run.name = args.name
-    run = prepare_run(recipe)
-    return execute(run.path, listeners=[ConsolePrinter(as_json=args.json)], argv=sys.argv)
+    return recipe
 
 
-def _resume(args) -> int:
+def _headless(run_path, resume: bool, launch, args) -> int:
+    """In this terminal: in-process for one process, else as the supervisor of a torchrun job."""
+    if launch.distributed:
+        from ftui.trainer.distributed import supervise
+
+        return supervise(Path(run_path), resume, launch)
+    from ftui.trainer.console import ConsolePrinter
+    from ftui.trainer.session import execute
+
+    return execute(run_path, resume=resume, listeners=[ConsolePrinter(as_json=args.json)], argv=sys.argv)
+
+
+def _join(args, launch) -> int:
+    """A node of rank > 0: waits for node 0 to prepare the run on the shared filesystem, then joins."""
+    from ftui.trainer.distributed import supervise, wait_for_run_dir
+
+    if not args.name:
+        raise _usage("--node-rank > 0 needs the same --name as node 0 (all nodes must agree on the run)")
+    recipe = _recipe(args)
+    run_path = Path(recipe.run.output_dir) / args.name
+    wait_for_run_dir(run_path)
+    return supervise(run_path, bool(args.resume), launch)
+
+
+def _resume(args, launch) -> int:
     from ftui.trainer.session import resume_run
 
     if args.recipe or _overrides(args):
@@ -60,12 +92,9 @@ def _resume(args) -> int:
     if not args.headless:
         from ftui.trainer.launch import start_detached
 
-        start_detached(run.path, resume=True)
+        start_detached(run.path, resume=True, launch=launch)
         return _cockpit(run.path, started_here=True)
-    from ftui.trainer.console import ConsolePrinter
-    from ftui.trainer.session import execute
-
-    return execute(run.path, resume=True, listeners=[ConsolePrinter(as_json=args.json)], argv=sys.argv)
+    return _headless(run.path, True, launch, args)
 
 
 def _runs_dir_override(args) -> Path | None:

@@ -1,0 +1,113 @@
+"""Multi-process runs: ftui hands the job to torchrun (DDP under the HF Trainer) and supervises it.
+
+    ftui train recipe.toml --nproc 4                              one node, 4 processes
+    ftui train recipe.toml --nnodes 2 --node-rank 0 --master-addr host0 --nproc 8 --name run1
+
+The run directory stays the contract: only global rank 0 writes events. The supervisor (the
+process that started torchrun) writes a "failed" status if the workers die without one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import FtuiError
+
+
+@dataclass(frozen=True)
+class Launch:
+    nproc: int = 1
+    nnodes: int = 1
+    node_rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int = 29500
+
+    @property
+    def distributed(self) -> bool:
+        return self.nproc * self.nnodes > 1
+
+    def check(self) -> None:
+        if self.nproc < 1 or self.nnodes < 1:
+            raise FtuiError("--nproc and --nnodes must be at least 1")
+        if not 0 <= self.node_rank < self.nnodes:
+            raise FtuiError(f"--node-rank must be in 0..{self.nnodes - 1}")
+
+    def argv(self) -> list[str]:
+        return ["--nproc", str(self.nproc), "--nnodes", str(self.nnodes), "--node-rank", str(self.node_rank),
+                "--master-addr", self.master_addr, "--master-port", str(self.master_port)]
+
+
+def global_rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def torchrun_argv(run_path: Path, resume: bool, launch: Launch) -> list[str]:
+    rendezvous = (["--standalone"] if launch.nnodes == 1 else
+                  [f"--nnodes={launch.nnodes}", f"--node_rank={launch.node_rank}",
+                   f"--master_addr={launch.master_addr}", f"--master_port={launch.master_port}"])
+    return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={launch.nproc}", *rendezvous,
+            "--max_restarts=0", "-m", "ftui.trainer", str(run_path), "--worker"] + (["--resume"] if resume else [])
+
+
+def supervise(run_path: Path, resume: bool, launch: Launch) -> int:
+    """Runs the workers through torchrun and waits. If they die without a final status (a rank was
+    killed, torchrun tore the group down), says so in the event log: the cockpit never waits on a
+    run that is gone."""
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    proc = subprocess.Popen(torchrun_argv(run_path, resume, launch), env=env)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:  # torchrun forwards the signal; the workers checkpoint and stop
+        code = proc.wait()
+    if launch.node_rank == 0:
+        record_failure_if_silent(run_path, code)
+    return code
+
+
+def record_failure_if_silent(run_path: Path, code: int) -> None:
+    from .events import FINAL_STATUSES, EventLog, read_events
+
+    events = read_events(Path(run_path) / "events.jsonl")
+    statuses = [e for e in events if e.get("type") == "status"]
+    if statuses and statuses[-1].get("status") in FINAL_STATUSES:
+        return
+    step = max((e.get("step", 0) for e in events if e.get("type") == "step"), default=0)
+    message = f"a worker process died (torchrun exit code {code}); the run ended at step {step}"
+    log = EventLog(Path(run_path) / "events.jsonl")
+    log.emit("log", step, level="error", message=message)
+    log.emit("status", step, status="failed", message=message)
+    log.close()
+
+
+def wait_for_run_dir(run_path: Path, timeout: float = 600.0) -> None:
+    """Node ranks > 0 join a run that node 0 prepares on the shared filesystem."""
+    deadline = time.monotonic() + timeout
+    while not (run_path / "recipe.toml").is_file():
+        if time.monotonic() > deadline:
+            raise FtuiError(f"{run_path}: node 0 has not created this run in {timeout:.0f}s; "
+                            f"is the run directory on a filesystem all nodes share?")
+        time.sleep(1.0)
+
+
+def add_launch_args(parser) -> None:
+    g = parser.add_argument_group("distributed (torchrun, DDP)")
+    g.add_argument("--nproc", type=int, default=1, help="processes on this node (one per GPU)")
+    g.add_argument("--nnodes", type=int, default=1, help="nodes in the job")
+    g.add_argument("--node-rank", type=int, default=0, help="this node's rank (0 prepares the run)")
+    g.add_argument("--master-addr", default="127.0.0.1", help="node 0's address (multi-node)")
+    g.add_argument("--master-port", type=int, default=29500, help="node 0's rendezvous port (multi-node)")
+
+
+def launch_from_args(args):
+    launch = Launch(args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port)
+    launch.check()
+    return launch
