@@ -232,29 +232,34 @@ def write_recipe(work: Path, model: Path, steps: int) -> Path:
     return path
 
 
-def run_headless(work: Path, recipe: Path, name: str) -> Path:
+def run_headless(work: Path, recipe: Path, name: str) -> tuple[Path, float]:
+    """Returns the run dir and the machine's CPU busy % over the run (others' jobs show here)."""
+    psutil.cpu_percent(None)
     subprocess.run([PY, "-m", "ftui.tui.cli", "train", str(recipe), "--headless", "--name", name], cwd=work,
                    env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return work / "runs" / name
+    return work / "runs" / name, psutil.cpu_percent(None)
 
 
-def run_with_cockpit(work: Path, recipe: Path, name: str, window: tuple[int, int], probe: bool) -> tuple[Path, float]:
-    """`ftui train` in tmux; returns the run dir and the cockpit's CPU share over the window."""
+def run_with_cockpit(work: Path, recipe: Path, name: str, window: tuple[int, int], probe: bool):
+    """`ftui train` in tmux; returns the run dir, the cockpit's CPU share over the window and
+    the machine's CPU busy % over it."""
     tmux = Tmux()
     run = work / "runs" / name
     try:
         tui = tmux.start(name, [PY, "-m", "ftui.tui.cli", "train", str(recipe), "--name", name], work)
         wait(lambda: last_step(run) >= window[0], 300, "the window start", poll=0.01)
         c0, t0 = cpu_seconds(tui), time.monotonic()
+        psutil.cpu_percent(None)
         wait(lambda: last_step(run) >= window[1], 600, "the window end", poll=0.01)
         share = (cpu_seconds(tui) - c0) / (time.monotonic() - t0)
+        busy = psutil.cpu_percent(None)
         if probe:
             report_latency(tmux, name, run)
         tmux("send-keys", "-t", name, "d")
         wait(lambda: any(e["type"] == "summary" for e in events(run)), 600, "the run to finish", poll=0.2)
     finally:
         tmux.close()
-    return run, share
+    return run, share, busy
 
 
 def bench_real(work: Path, steps: int, repeats: int) -> None:
@@ -267,16 +272,21 @@ def bench_real(work: Path, steps: int, repeats: int) -> None:
           f" torch threads {torch.get_num_threads()}; window steps {window[0]}..{window[1]}; {repeats} pair(s)")
     ratios, shares = [], []
     for i in range(repeats):
-        headless = run_headless(work, recipe, f"headless-{i}")
-        cockpit, share = run_with_cockpit(work, recipe, f"cockpit-{i}", window, probe=(i == repeats - 1))
+        headless, busy_h = run_headless(work, recipe, f"headless-{i}")
+        cockpit, share, busy_c = run_with_cockpit(work, recipe, f"cockpit-{i}", window, probe=(i == repeats - 1))
         h, c = steps_per_s(headless, *window), steps_per_s(cockpit, *window)
         ratios.append(c / h)
         shares.append(share)
-        print(f"    pair {i + 1}: headless {h:.1f} steps/s, with cockpit {c:.1f} steps/s, ratio {c / h:.3f};"
-              f" cockpit CPU {share * 100:.1f}% of one core")
-    ratio = statistics.median(ratios)
+        print(f"    pair {i + 1}: headless {h:.1f} steps/s (machine {busy_h:.0f}% busy), with cockpit {c:.1f} steps/s"
+              f" (machine {busy_c:.0f}% busy), ratio {c / h:.3f}; cockpit CPU {share * 100:.1f}% of one core")
+    ratio, share = statistics.median(ratios), statistics.median(shares)
     print(f"    throughput ratio (median): {ratio:.3f}  (target >= 0.98)  {'OK' if ratio >= 0.98 else 'BELOW'}")
-    print(f"    cockpit CPU (median): {statistics.median(shares) * 100:.1f}% of one core  (target <= 5%)")
+    print(f"    cockpit CPU (median): {share * 100:.1f}% of one core  (target <= 5%)")
+    # On a shared machine the measured ratio carries the other jobs' noise; the cockpit's own
+    # CPU time bounds what it can take from a trainer using every core:
+    cores = os.cpu_count() or 1
+    print(f"    bound from CPU time: the cockpit takes at most {share / cores * 100:.1f}% of {cores} cores"
+          f" -> throughput ratio >= {1 - share / cores:.3f} when the trainer is CPU-bound on all of them")
 
 
 def print_setup() -> None:
@@ -300,7 +310,7 @@ def _version(module) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=400, help="optimizer steps of each real run")
-    p.add_argument("--repeats", type=int, default=2, help="headless/cockpit pairs")
+    p.add_argument("--repeats", type=int, default=3, help="headless/cockpit pairs")
     p.add_argument("--fake-seconds", type=float, default=15.0, help="CPU window against the fake trainer")
     p.add_argument("--skip-real", action="store_true", help="only the chart and the fake-trainer parts")
     args = p.parse_args()

@@ -135,9 +135,12 @@ class CockpitScreen(Screen):
         self.query_one(CheckpointsPane).show(state.checkpoints, state.best_checkpoint, self.health.on_disk)
         log = self.query_one(LogPane)
         if v == "died":
-            log.show_death(self._death_reason(), self.health.log_tail)
+            log.show_tail(self._death_reason(), self.health.log_tail)
         elif not state.run_start and self.health.log_tail:
-            log.show_death("the trainer has not written an event yet; trainer.log says:", self.health.log_tail)
+            log.show_tail("the trainer has not written an event yet; trainer.log says:", self.health.log_tail, False)
+        elif not state.run_start:
+            log.show_note("starting the trainer: loading torch, the model and the data…" if self.started_here
+                          else "no events yet")
         else:
             log.show(state.logs)
         self.query_one(CommandBar).show(self.tracker.latest(3)[::-1], self._notice(v), f"run: {self.run_path}")

@@ -13,9 +13,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ftui.trainer.events import read_events
+from ftui.trainer.events import EventTail
 from ftui.trainer.rundir import RunDir, is_run_dir
-from ftui.trainer.runstate import fold
+from ftui.trainer.runstate import RunState
 
 from . import fmt
 from .messages import OpenRun
@@ -36,27 +36,40 @@ class RunRow:
     modified: float
 
 
-def scan_runs(runs_dir: Path, limit: int = MAX_RUNS) -> list[RunRow]:
-    """The newest ``limit`` runs under ``runs_dir``, newest first (reads each event log once)."""
-    if not runs_dir.is_dir():
-        return []
-    dirs = [d for d in runs_dir.iterdir() if is_run_dir(d)]
-    dirs.sort(key=lambda d: _mtime(d), reverse=True)
-    rows = []
-    for d in dirs[:limit]:
+class RunScanner:
+    """Lists runs, keeping a RunState per run so each rescan folds only the new events."""
+
+    def __init__(self, runs_dir: Path) -> None:
+        self.runs_dir = Path(runs_dir)
+        self._known: dict[Path, tuple[EventTail, RunState]] = {}
+
+    def scan(self, limit: int = MAX_RUNS) -> list[RunRow]:
+        """The newest ``limit`` runs, newest first."""
+        if not self.runs_dir.is_dir():
+            return []
+        dirs = [d for d in self.runs_dir.iterdir() if is_run_dir(d)]
+        dirs.sort(key=lambda d: _mtime(d), reverse=True)
+        return [self._row(d) for d in dirs[:limit]]
+
+    def _row(self, d: Path) -> RunRow:
         run = RunDir(d)
-        state = fold(read_events(run.events))
+        tail, state = self._known.setdefault(d, (EventTail(run.events), RunState(name=d.name)))
+        for event in tail.read_new():
+            state.apply(event)
         live = bool(run.trainer_alive()) and not state.finished
         best = fmt.DASH if state.best_value is None else f"{state.metric_name} {fmt.number(state.best_value, 4)}"
-        rows.append(RunRow(d, state.status, live, state.step, state.total_steps, best, state.model, _mtime(d)))
-    return rows
+        return RunRow(d, state.status, live, state.step, state.total_steps, best, state.model, _mtime(d))
+
+
+def scan_runs(runs_dir: Path, limit: int = MAX_RUNS) -> list[RunRow]:
+    return RunScanner(runs_dir).scan(limit)
 
 
 def _mtime(d: Path) -> float:
     try:
         return max((d / "events.jsonl").stat().st_mtime, d.stat().st_mtime)
-    except OSError:
-        return d.stat().st_mtime
+    except OSError:  # removed while we looked
+        return 0.0
 
 
 class HomeScreen(Screen):
@@ -72,6 +85,7 @@ class HomeScreen(Screen):
         self.runs_dir = Path(runs_dir)
         self.spawn = spawn  # spawn_trainer, injectable for tests
         self.rows: list[RunRow] = []
+        self.scanner = RunScanner(self.runs_dir)
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]ftui[/b]  runs in {self.runs_dir}   [dim]● live[/dim]", id="home-title")
@@ -90,7 +104,7 @@ class HomeScreen(Screen):
 
     @work(thread=True, exclusive=True, group="scan")
     def action_rescan(self) -> None:
-        rows = scan_runs(self.runs_dir)
+        rows = self.scanner.scan()
         self.app.call_from_thread(self._show, rows)
 
     def _show(self, rows: list[RunRow]) -> None:

@@ -28,8 +28,9 @@ def log_lines(logs: list[dict], rows: int) -> Text:
     return text
 
 
-def death_notice(reason: str, tail: list[str], rows: int) -> Text:
-    text = Text(reason + "\n", style="bold red")
+def tail_notice(headline: str, tail: list[str], rows: int, alarm: bool = True) -> Text:
+    """A headline (red when something is wrong) over the last lines of trainer.log."""
+    text = Text(headline + "\n", style="bold red" if alarm else "bold")
     if tail:
         text.append("last lines of trainer.log:\n", style="dim")
         text.append("\n".join(tail[-max(rows - 2, 1):]))
@@ -44,5 +45,8 @@ class LogPane(Pane):
         key = ("log", len(logs), (logs[-1].get("t"), logs[-1].get("message")) if logs else None)
         self.paint(key, lambda: log_lines(logs, self.size.height or 5))
 
-    def show_death(self, reason: str, tail: list[str]) -> None:
-        self.paint(("death", reason, tuple(tail)), lambda: death_notice(reason, tail, self.size.height or 5))
+    def show_tail(self, headline: str, tail: list[str], alarm: bool = True) -> None:
+        self.paint(("tail", headline, tuple(tail)), lambda: tail_notice(headline, tail, self.size.height or 5, alarm))
+
+    def show_note(self, note: str) -> None:
+        self.paint(("note", note), lambda: Text(note, style="dim"))
