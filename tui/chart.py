@@ -210,7 +210,7 @@ def _legend(history: LossHistory, width: int) -> Text:
     ]
     text = Text()
     for label, style, last in parts:
-        chunk = f"━ {label} {fmt.number(last, 3)}  "
+        chunk = f"━{label} {fmt.number(last, 3)} "
         if len(text) + len(chunk) > width:
             break
         text.append(chunk, style=style)

@@ -66,8 +66,11 @@ def hardware_text(history: HardwareHistory, width: int = 30) -> Text:
         power = gpu.get("power")
         text.append(f"  {'' if temp is None else f'{temp:.0f}°C'}  {'' if power is None else f'{power:.0f}W'}")
         text.append(f"  {name}\n", style="dim")
-    if not gpus:
-        text.append((hw.get("gpu_note") or "no GPU") + "\n", style="yellow")
+    if not gpus:  # one line, cut to the pane: the note can be long (it names the NVML error)
+        note = hw.get("gpu_note") or "no GPU"
+        if len(note) > width:
+            note = note[: max(width - 1, 1)] + "…"
+        text.append(note + "\n", style="yellow")
     text.append("CPU  ", style="bold")
     text.append(f"{fmt.percent(hw.get('cpu_percent')):>4} ")
     text.append(sparkline(list(history.cpu)[-spark_w:]) + "\n", style="cyan")
