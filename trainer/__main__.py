@@ -10,23 +10,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from .distributed import add_launch_args
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ftui.trainer")
     parser.add_argument("run_dir")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--worker", action="store_true", help="one rank of a torchrun job")
-    add_launch_args(parser)
+    parser.add_argument("--launch", help="a JSON Launch (distributed.py); absent = one process")
     args = parser.parse_args(argv)
     from .console import ConsolePrinter
-    from .distributed import global_rank, launch_from_args, supervise
+    from .distributed import Launch, global_rank, supervise
     from .errors import FtuiError
     from .session import execute
 
-    launch = launch_from_args(args)
     try:
+        launch = Launch.from_json(args.launch) if args.launch else Launch()
+        launch.check()
         if launch.distributed and not args.worker:
             return supervise(Path(args.run_dir), args.resume, launch)
         listeners = [ConsolePrinter()] if global_rank() == 0 else []

@@ -9,6 +9,8 @@ process that started torchrun) writes a "failed" status if the workers die witho
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -38,8 +40,12 @@ class Launch:
             raise FtuiError(f"--node-rank must be in 0..{self.nnodes - 1}")
 
     def argv(self) -> list[str]:
-        return ["--nproc", str(self.nproc), "--nnodes", str(self.nnodes), "--node-rank", str(self.node_rank),
-                "--master-addr", self.master_addr, "--master-port", str(self.master_port)]
+        """How the detached trainer process (``python -m ftui.trainer``) is told the launch."""
+        return ["--launch", json.dumps(dataclasses.asdict(self))]
+
+    @classmethod
+    def from_json(cls, text: str) -> "Launch":
+        return cls(**json.loads(text))
 
 
 def global_rank() -> int:
@@ -98,16 +104,8 @@ def wait_for_run_dir(run_path: Path, timeout: float = 600.0) -> None:
         time.sleep(1.0)
 
 
-def add_launch_args(parser) -> None:
-    g = parser.add_argument_group("distributed (torchrun, DDP)")
-    g.add_argument("--nproc", type=int, default=1, help="processes on this node (one per GPU)")
-    g.add_argument("--nnodes", type=int, default=1, help="nodes in the job")
-    g.add_argument("--node-rank", type=int, default=0, help="this node's rank (0 prepares the run)")
-    g.add_argument("--master-addr", default="127.0.0.1", help="node 0's address (multi-node)")
-    g.add_argument("--master-port", type=int, default=29500, help="node 0's rendezvous port (multi-node)")
-
-
-def launch_from_args(args):
+def launch_from_args(args) -> Launch:
+    """The `ftui train` flags --nproc, --nnodes, --node-rank, --master-addr, --master-port."""
     launch = Launch(args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port)
     launch.check()
     return launch

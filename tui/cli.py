@@ -65,9 +65,12 @@ def _add_train(sub) -> None:
     o.add_argument("--strategy", choices=("full", "frozen", "llrd"))
     o.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="any recipe value, e.g. --set train.warmup_ratio=0.1 (repeatable)")
-    from ftui.trainer.distributed import add_launch_args  # stdlib only: --help stays fast
-
-    add_launch_args(p)
+    g = p.add_argument_group("several processes (torchrun, DDP)")
+    g.add_argument("--nproc", type=int, default=1, help="processes on this node (one per GPU)")
+    g.add_argument("--nnodes", type=int, default=1, help="nodes in the job")
+    g.add_argument("--node-rank", type=int, default=0, help="this node's rank (node 0 prepares the run)")
+    g.add_argument("--master-addr", default="127.0.0.1", help="node 0's address (multi-node)")
+    g.add_argument("--master-port", type=int, default=29500, help="node 0's rendezvous port (multi-node)")
 
 
 def _add_export(sub) -> None:
