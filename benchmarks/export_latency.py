@@ -93,11 +93,46 @@ def measure_latency(report: dict, bundle: Path, threads: int, seconds: float):
     names = [i.name for i in open_session(bundle / "model.onnx").get_inputs()]
     inputs = fixed_inputs(bundle / "tokenizer.json", texts, names, SEQUENCE)
     variants = {"ort-fp32": bundle / "model.onnx", "ort-int8": bundle / "model.int8.onnx"}
+    load_before = os.getloadavg()
     rows = benchmark(model, variants, inputs, threads, Budget(seconds=seconds, min_iters=10, max_iters=2000))
-    setup = {"threads": threads, "sequence": SEQUENCE, "cpu": os.cpu_count(), "load_avg": os.getloadavg(),
+    rows += cpu_time_rows(model, variants, inputs[1])
+    setup = {"threads": threads, "sequence": SEQUENCE, "cpu": os.cpu_count(),
+             "load_avg_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
              "sizes_mb": {n: round(p.stat().st_size / 1e6, 1) for n, p in variants.items()},
              "checkpoint_mb": round((Path(report["checkpoint"]) / "model.safetensors").stat().st_size / 1e6, 1)}
     return rows, setup
+
+
+def cpu_time_rows(model, variants: dict[str, Path], inputs: dict, calls: int = 40) -> list[dict]:
+    """Batch 1, one thread: CPU seconds of the calling thread per call. Other processes on a shared
+    machine stretch wall time (and stall a 2-thread OpenMP pool badly) but not this, so it is the
+    contention-free cross-check of the wall-clock ratios."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from ftui.export.predictor import open_session
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    tensors = {k: torch.from_numpy(v) for k, v in inputs.items()}
+    fns = {"pytorch": lambda: model(**tensors)}
+    fns.update({name: (lambda s=open_session(path, 1): s.run(None, inputs)) for name, path in variants.items()})
+    rows = []
+    with torch.inference_mode():
+        for name, fn in fns.items():
+            fn()
+            times = []
+            for _ in range(calls):
+                t = time.thread_time()
+                fn()
+                times.append(time.thread_time() - t)
+            ms = 1000 * np.array(times)
+            rows.append({"runtime": name, "batch": "1 (cpu ms, 1 thread)", "median_ms": float(np.median(ms)),
+                         "p90_ms": float(np.percentile(ms, 90)), "throughput_per_s": 1000 / float(np.median(ms))})
+    torch.set_num_threads(old)
+    return rows
 
 
 def print_results(run: Path, report: dict, rows: list[dict], setup: dict, walls: dict) -> int:
@@ -106,12 +141,15 @@ def print_results(run: Path, report: dict, rows: list[dict], setup: dict, walls:
     print(f"run        {run}  checkpoint {report['checkpoint']}")
     print("versions   " + ", ".join(f"{p} {version(p)}" for p in ("torch", "transformers", "optimum-onnx", "onnxruntime")))
     print(f"setup      {setup}")
-    print(f"\n{'runtime':<10}{'batch':>6}{'median ms':>11}{'p90 ms':>9}{'items/s':>9}{'vs pytorch':>12}")
+    print(f"\n{'runtime':<10}{'batch':>22}{'median ms':>11}{'p90 ms':>9}{'items/s':>9}{'vs pytorch':>12}")
     base = {r["batch"]: r["median_ms"] for r in rows if r["runtime"] == "pytorch"}
     for r in rows:
-        print(f"{r['runtime']:<10}{r['batch']:>6}{r['median_ms']:>11.2f}{r['p90_ms']:>9.2f}{r['throughput_per_s']:>9.1f}"
+        print(f"{r['runtime']:<10}{r['batch']:>22}{r['median_ms']:>11.2f}{r['p90_ms']:>9.2f}{r['throughput_per_s']:>9.1f}"
               f"{base[r['batch']] / r['median_ms']:>11.2f}x")
     speed = {r["runtime"]: base[1] / r["median_ms"] for r in rows if r["batch"] == 1}
+    if setup["load_avg_before_after"][0] > 0.5 * setup["cpu"]:
+        print(f"\nnote       load average {setup['load_avg_before_after']} on {setup['cpu']} cores: other processes "
+              "shared the CPU; trust the 1-thread CPU-time rows more than the wall-clock ones")
     int8 = next(v for v in report["variants"] if v["name"] == "int8")
     got = {"fp32_speedup_b1": speed["ort-fp32"], "int8_speedup_b1": speed["ort-int8"],
            "int8_drop_pts": int8["metrics"]["accuracy_drop_pts"],

@@ -1,7 +1,8 @@
 """Latency and throughput of PyTorch eager and each ONNX variant on the same fixed-length inputs.
 
 Runtimes take turns in short rounds (round-robin) rather than one after another, so a neighbour's
-load on a shared machine slows all of them alike and the ratios stay fair. Each measurement is
+load on a shared machine slows all of them alike and the ratios stay fair; each turn starts after
+a pause so one runtime's idle-spinning threads do not slow the next. Each measurement is
 time-boxed, but every runtime gets at least `min_iters` timed runs after a warm-up. The thread
 count applies to PyTorch and to every onnxruntime session and is recorded in the report.
 """
@@ -18,6 +19,7 @@ from .predictor import encode_texts, load_tokenizer, open_session
 
 BATCHES = (1, 32)
 SEQUENCE = 128
+SETTLE_S = 0.05  # idle time between runtimes' turns
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class Budget:
     min_iters: int = 5
     max_iters: int = 200
     warmup: int = 2
-    chunk: int = 3
+    chunk: int = 5
 
 
 # What `ftui export` measures with: about 2 s per runtime and batch size.
@@ -37,7 +39,11 @@ DEFAULT_BUDGET = Budget()
 
 
 def time_round_robin(fns: dict[str, callable], budget: Budget) -> dict[str, list[float]]:
-    """Wall-clock seconds of each timed call, per runtime name."""
+    """Wall-clock seconds of each timed call, per runtime name.
+
+    Before each runtime's turn: a short pause, so the previous runtime's spinning worker threads
+    (onnxruntime and OpenMP both spin a while after a call) have gone idle, then one untimed call.
+    """
     for fn in fns.values():
         for _ in range(budget.warmup):
             fn()
@@ -48,6 +54,8 @@ def time_round_robin(fns: dict[str, callable], budget: Budget) -> dict[str, list
         if min(counts) >= budget.max_iters or (min(counts) >= budget.min_iters and time.perf_counter() - start >= deadline):
             return times
         for name, fn in fns.items():
+            time.sleep(SETTLE_S)
+            fn()
             for _ in range(budget.chunk):
                 t = time.perf_counter()
                 fn()
@@ -58,7 +66,7 @@ def summarize(name: str, batch: int, times: list[float]) -> dict:
     ms = np.array(times) * 1000
     median = float(np.median(ms))
     return {"runtime": name, "batch": batch, "median_ms": median, "p90_ms": float(np.percentile(ms, 90)),
-            "throughput_per_s": batch * 1000 / median, "iterations": len(times)}
+            "min_ms": float(ms.min()), "throughput_per_s": batch * 1000 / median, "iterations": len(times)}
 
 
 def fixed_inputs(tokenizer_path: Path, texts: list[str], input_names: list[str], sequence: int) -> dict[int, dict]:

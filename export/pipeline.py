@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +19,7 @@ from .report import ExportReport, VariantResult
 from .source import ExportSource, resolve_source
 
 Progress = Callable[[str, str], None]
-# Preferred default model of the bundle, when it passed its gates: smallest and fastest first.
+# The bundle's default model is the first of these whose gates passed: smallest and fastest first.
 PREFERENCE = ("int8", "O2", "O1", "fp32")
 
 
@@ -36,47 +36,149 @@ class ExportOptions:
     threads: int | None = None  # benchmark threads (default: all cores)
 
 
-@dataclass
-class _Clock:
-    start: float = field(default_factory=time.perf_counter)
-    laps: dict = field(default_factory=dict)
+def run_export(opts: ExportOptions, progress: Progress | None = None) -> ExportReport:
+    """Runs the whole export; returns the report (also written to the bundle as report.json/.txt)."""
+    _check_options(opts)
+    return _Export(opts, progress or (lambda stage, message: None)).run()
+
+
+class _Export:
+    """One export, step by step; each step adds to the report."""
+
+    def __init__(self, opts: ExportOptions, say: Progress):
+        from .bundle import prepare_bundle_dir
+        from .data import load_examples
+
+        self.opts, self.say, self.start, self.timings = opts, say, time.perf_counter(), {}
+        self.source = resolve_source(Path(opts.source))
+        self.examples = load_examples(_validation_path(self.source, opts.data), self.source.labels)
+        self.bundle = prepare_bundle_dir(Path(opts.output) if opts.output else _default_output(self.source))
+        self.cores = opts.threads or os.cpu_count() or 1
+        self.report = ExportReport(str(opts.source), str(self.source.checkpoint), self.bundle, str(self.examples.path),
+                                   len(self.examples.texts), self.source.labels, self.source.max_length)
+
+    def run(self) -> ExportReport:
+        from .bundle import finish_bundle
+
+        self.say("load", f"loading {self.source.checkpoint}")
+        model = _load_pytorch(self.source.checkpoint)
+        ref = self.export_and_validate(model)
+        t = time.perf_counter()
+        if self.opts.optimize:
+            self.add_optimized(ref)
+        if self.opts.quantize:
+            self.add_int8(ref)
+        self.lap("variants", t)
+        self.report.default_model = self.default_model()
+        if self.opts.benchmark:
+            self.benchmark(model)
+        self.report.timings = {**self.timings, "total_s": time.perf_counter() - self.start}
+        self.write_manifest()
+        finish_bundle(self.bundle, self.report, self.source.recipe)
+        self.say("done", "PASS" if self.report.passed else "FAIL: " + ", ".join(self.report.failed_gates))
+        return self.report
 
     def lap(self, name: str, since: float) -> float:
         now = time.perf_counter()
-        self.laps[f"{name}_s"] = now - since
+        self.timings[f"{name}_s"] = now - since
         return now
 
+    def export_and_validate(self, model):
+        """Starts the PyTorch reference pass, exports fp32 meanwhile, then applies the tokenization, atol,
+        accuracy and shape gates; returns the reference the variants are checked against."""
+        import copy
 
-def run_export(opts: ExportOptions, progress: Progress | None = None) -> ExportReport:
-    """Runs the whole export; returns the report (also written to the bundle)."""
-    say = progress or (lambda stage, message: None)
-    _check_options(opts)
-    source = resolve_source(Path(opts.source))
-    examples = _examples(source, opts.data)
-    from .bundle import finish_bundle, prepare_bundle_dir
+        import numpy as np
 
-    bundle = prepare_bundle_dir(Path(opts.output) if opts.output else _default_output(source))
-    report = ExportReport(str(opts.source), str(source.checkpoint), bundle, str(examples.path), len(examples.texts),
-                          source.labels, source.max_length)
-    clock = _Clock()
-    say("load", f"loading {source.checkpoint}")
-    model = _load_pytorch(source.checkpoint)
-    ref = _export_and_validate(model, source, examples, bundle, opts, report, say, clock)
-    t = time.perf_counter()
-    if opts.optimize:
-        _add_optimized(opts, bundle, ref, report, say)
-    if opts.quantize:
-        _add_int8(opts, bundle, ref, report, say)
-    t = clock.lap("variants", t)
-    report.default_model = _default_model(report)
-    if opts.benchmark:
-        _run_benchmark(model, examples.texts, bundle, opts, report, say)
-        clock.lap("benchmark", t)
-    report.timings = {**clock.laps, "total_s": time.perf_counter() - clock.start}
-    _write_manifest(bundle, report)
-    finish_bundle(bundle, report, source.recipe)
-    say("done", "PASS" if report.passed else "FAIL: " + ", ".join(report.failed_gates))
-    return report
+        from .convert import export_onnx, graph_info
+        from .metrics import task_metrics
+        from .validate import Reference, check_tokenization
+
+        src, texts, report = self.source, self.examples.texts, self.report
+        self.say("validate", f"running {len(texts)} validation texts through PyTorch (in the background)")
+        # The reference runs on its own copy: the exporter patches the module it traces.
+        ref = Reference(copy.deepcopy(model), src.checkpoint / "tokenizer.json", src.max_length,
+                        _pad_token(src.checkpoint), texts, np.array(self.examples.label_ids), len(src.labels), self.cores)
+        self.say("export", "exporting to ONNX with optimum")
+        try:
+            fp32 = export_onnx(model, src.checkpoint, self.bundle)
+        except BaseException:
+            ref.cancel()
+            raise
+        info = graph_info(fp32)
+        report.opset = info.opset
+        t = self.lap("export", self.start)
+        report.tokenization = check_tokenization(src.checkpoint, ref.tokenizer, texts, src.max_length)
+        report.gates.append(tokenization_gate(report.tokenization))
+        self.say("validate", "running the validation texts through onnxruntime (fp32)")
+        result = ref.check("fp32", fp32, f"opset {info.opset}; dynamic axes: {_axes(info)}")
+        report.pytorch = {**task_metrics(ref.logits, ref.truth), "size_bytes": _size(src.checkpoint / "model.safetensors")}
+        report.gates.append(atol_gate("fp32", result.metrics["max_abs_diff"], self.opts.atol))
+        self.add_variant(result)
+        self.lap("validate", t)
+        return ref
+
+    def add_variant(self, result: VariantResult) -> None:
+        self.report.variants.append(result)
+        self.report.gates.append(accuracy_gate(result.name, result.metrics["accuracy_drop_pts"],
+                                               self.opts.max_accuracy_drop))
+        self.report.gates.append(shape_gate(result.name, result.shapes))
+
+    def add_optimized(self, ref) -> None:
+        from .variants import optimize
+
+        level = self.opts.optimize
+        self.say("optimize", f"onnxruntime {level} graph optimization")
+        path = optimize(self.bundle / "model.onnx", level, self.bundle / f"model.{level}.onnx")
+        self.add_variant(ref.check(level, path, f"onnxruntime {level} graph optimizations"))
+
+    def add_int8(self, ref) -> None:
+        """Tries each int8 scheme in order; keeps the first that passes the accuracy gate, else the least bad."""
+        from .variants import INT8_SCHEMES, quantize_int8
+
+        limit, results = self.opts.max_accuracy_drop, []
+        for scheme in INT8_SCHEMES:
+            self.say("quantize", f"dynamic int8, {scheme} weights")
+            path = quantize_int8(self.bundle / "model.onnx", self.bundle / f"model.int8.{scheme}.onnx", scheme)
+            results.append(ref.check("int8", path, f"dynamic int8, {scheme} weights"))
+            drop = results[-1].metrics["accuracy_drop_pts"]
+            self.report.int8_tried.append({"scheme": scheme, "accuracy": results[-1].metrics["accuracy"],
+                                           "accuracy_drop_pts": drop, "passed": drop <= limit})
+            if drop <= limit:
+                break
+        chosen = min(results, key=lambda r: r.metrics["accuracy_drop_pts"])
+        for r in results:
+            if r is not chosen:
+                (self.bundle / r.file).unlink()
+        (self.bundle / chosen.file).rename(self.bundle / "model.int8.onnx")
+        chosen.file = "model.int8.onnx"
+        chosen.note += f" (chosen; tried {', '.join(t['scheme'] for t in self.report.int8_tried)})"
+        self.add_variant(chosen)
+
+    def default_model(self) -> str:
+        failed = self.report.failed_gates
+        ok = {v.name: v.file for v in self.report.variants if not any(g.startswith(v.name + " ") for g in failed)}
+        return next((ok[n] for n in PREFERENCE if n in ok), "model.onnx")
+
+    def benchmark(self, model) -> None:
+        from . import benchmark as bench
+        from .convert import graph_info
+
+        t, sequence = time.perf_counter(), min(bench.SEQUENCE, self.source.max_length)
+        self.say("benchmark", f"latency at batch 1 and 32, sequence {sequence}, {self.cores} threads")
+        names = list(graph_info(self.bundle / "model.onnx").inputs)
+        inputs = bench.fixed_inputs(self.bundle / "tokenizer.json", self.examples.texts, names, sequence)
+        variants = {v.name: self.bundle / v.file for v in self.report.variants}
+        self.report.benchmark = bench.benchmark(model, variants, inputs, self.cores, bench.DEFAULT_BUDGET)
+        self.report.benchmark_setup = {"threads": self.cores, "sequence": sequence, **_versions()}
+        self.lap("benchmark", t)
+
+    def write_manifest(self) -> None:
+        from .bundle import write_manifest
+
+        r = self.report
+        write_manifest(self.bundle, r.labels, r.max_length, {v.name: v.file for v in r.variants},
+                       r.default_model, r.opset, _pad_token(self.bundle))
 
 
 def _check_options(opts: ExportOptions) -> None:
@@ -90,14 +192,13 @@ def _check_options(opts: ExportOptions) -> None:
         raise ExportError("--threads must be at least 1")
 
 
-def _examples(source: ExportSource, data: Path | None):
-    from .data import load_examples
-
-    path = Path(data) if data else source.validation
-    if path is None:
+def _validation_path(source: ExportSource, data: Path | None) -> Path:
+    if data:
+        return Path(data)
+    if source.validation is None:
         where = f"{source.run_dir}/data/validation.jsonl is missing" if source.run_dir else "the checkpoint is not inside a run"
         raise ExportError(f"no validation split: {where}; pass --data FILE (CSV or JSONL with text,label)")
-    return load_examples(path, source.labels)
+    return source.validation
 
 
 def _default_output(source: ExportSource) -> Path:
@@ -113,114 +214,6 @@ def _load_pytorch(checkpoint: Path):
                                                                    dtype=torch.float32).eval()
     except (OSError, ValueError) as e:
         raise ExportError(f"{checkpoint}: cannot load the model ({str(e).splitlines()[0][:200]})") from None
-
-
-def _export_and_validate(model, source, examples, bundle, opts, report, say, clock):
-    """Starts the PyTorch reference pass, exports fp32 meanwhile, then applies the tokenization, atol,
-    accuracy and shape gates; returns the reference for the variants."""
-    import copy
-
-    import numpy as np
-
-    from .convert import export_onnx, graph_info
-    from .validate import Reference, check_tokenization
-
-    say("validate", f"running {len(examples.texts)} validation texts through PyTorch (in the background)")
-    # The reference runs on its own copy: the exporter patches the module it traces.
-    ref = Reference(copy.deepcopy(model), source.checkpoint / "tokenizer.json", source.max_length,
-                    _pad_token(source.checkpoint), examples.texts, np.array(examples.label_ids),
-                    len(source.labels), opts.threads or os.cpu_count() or 1)
-    say("export", "exporting to ONNX with optimum")
-    fp32 = export_onnx(model, source.checkpoint, bundle)
-    info = graph_info(fp32)
-    report.opset = info.opset
-    t = clock.lap("export", clock.start)
-    report.tokenization = check_tokenization(source.checkpoint, ref.tokenizer, examples.texts, source.max_length)
-    report.gates.append(tokenization_gate(report.tokenization))
-    say("validate", "running the validation texts through onnxruntime (fp32)")
-    result = ref.check("fp32", fp32, f"opset {info.opset}; dynamic axes: {_axes(info)}")
-    report.pytorch = {**_task_metrics(ref), "size_bytes": _size(source.checkpoint / "model.safetensors")}
-    report.gates.append(atol_gate("fp32", result.metrics["max_abs_diff"], opts.atol))
-    _add_variant(report, result, opts)
-    clock.lap("validate", t)
-    return ref
-
-
-def _add_variant(report: ExportReport, result: VariantResult, opts: ExportOptions) -> None:
-    report.variants.append(result)
-    report.gates.append(accuracy_gate(result.name, result.metrics["accuracy_drop_pts"], opts.max_accuracy_drop))
-    report.gates.append(shape_gate(result.name, result.shapes))
-
-
-def _add_optimized(opts, bundle, ref, report, say) -> None:
-    from .variants import optimize
-
-    say("optimize", f"onnxruntime {opts.optimize} graph optimization")
-    path = optimize(bundle / "model.onnx", opts.optimize, bundle / f"model.{opts.optimize}.onnx")
-    _add_variant(report, ref.check(opts.optimize, path, f"onnxruntime {opts.optimize} graph optimizations"), opts)
-
-
-def _add_int8(opts, bundle, ref, report, say) -> None:
-    """Tries each int8 scheme in order; keeps the first that passes the accuracy gate, else the least bad."""
-    from .variants import INT8_SCHEMES, quantize_int8
-
-    results = []
-    for scheme in INT8_SCHEMES:
-        say("quantize", f"dynamic int8, {scheme} weights")
-        path = quantize_int8(bundle / "model.onnx", bundle / f"model.int8.{scheme}.onnx", scheme)
-        result = ref.check("int8", path, f"dynamic int8, {scheme} weights")
-        drop = result.metrics["accuracy_drop_pts"]
-        report.int8_tried.append({"scheme": scheme, "accuracy": result.metrics["accuracy"], "accuracy_drop_pts": drop,
-                                  "passed": drop <= opts.max_accuracy_drop})
-        results.append(result)
-        if drop <= opts.max_accuracy_drop:
-            break
-    chosen = min(results, key=lambda r: r.metrics["accuracy_drop_pts"]) if results[-1].metrics[
-        "accuracy_drop_pts"] > opts.max_accuracy_drop else results[-1]
-    for r in results:
-        if r is not chosen:
-            (bundle / r.file).unlink()
-    (bundle / chosen.file).rename(bundle / "model.int8.onnx")
-    chosen.file = "model.int8.onnx"
-    chosen.note += f" (chosen; tried {', '.join(t['scheme'] for t in report.int8_tried)})"
-    _add_variant(report, chosen, opts)
-
-
-def _default_model(report: ExportReport) -> str:
-    failed = set(report.failed_gates)
-    ok = {v.name: v.file for v in report.variants if not any(g.startswith(v.name + " ") for g in failed)}
-    return next((ok[n] for n in PREFERENCE if n in ok), "model.onnx")
-
-
-def _run_benchmark(model, texts, bundle, opts, report, say) -> None:
-    from . import benchmark as bench
-
-    threads = opts.threads or os.cpu_count() or 1
-    sequence = min(bench.SEQUENCE, report.max_length)
-    say("benchmark", f"latency at batch 1 and 32, sequence {sequence}, {threads} threads")
-    inputs = bench.fixed_inputs(bundle / "tokenizer.json", texts, list(_inputs(bundle)), sequence)
-    variants = {v.name: bundle / v.file for v in report.variants}
-    report.benchmark = bench.benchmark(model, variants, inputs, threads, bench.DEFAULT_BUDGET)
-    report.benchmark_setup = {"threads": threads, "sequence": sequence, **_versions()}
-
-
-def _write_manifest(bundle: Path, report: ExportReport) -> None:
-    from .bundle import write_manifest
-
-    write_manifest(bundle, report.labels, report.max_length, {v.name: v.file for v in report.variants},
-                   report.default_model, report.opset, _pad_token(bundle))
-
-
-def _task_metrics(ref) -> dict:
-    from .metrics import task_metrics
-
-    return task_metrics(ref.logits, ref.truth)
-
-
-def _inputs(bundle: Path) -> dict:
-    from .convert import graph_info
-
-    return graph_info(bundle / "model.onnx").inputs
 
 
 def _axes(info) -> str:

@@ -8,6 +8,7 @@ do. Texts are sorted by length before batching (less padding, same logits) and p
 from __future__ import annotations
 
 import inspect
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,11 +55,15 @@ def model_input_names(model) -> list[str]:
     return [name for name in MODEL_INPUTS if name in params]
 
 
-def pytorch_logits(model, split: EncodedSplit) -> np.ndarray:
+def pytorch_logits(model, split: EncodedSplit, cancel: threading.Event | None = None) -> np.ndarray:
     import torch
 
+    out = []
     with torch.inference_mode():
-        out = [model(**{k: torch.from_numpy(v) for k, v in b.items()}).logits.float().numpy() for b in split.batches]
+        for b in split.batches:
+            if cancel is not None and cancel.is_set():
+                raise ExportError("validation cancelled")
+            out.append(model(**{k: torch.from_numpy(v) for k, v in b.items()}).logits.float().numpy())
     return split.unsort(np.concatenate(out))
 
 
@@ -106,6 +111,7 @@ class Reference:
         self.tokenizer = load_tokenizer(tokenizer_path, max_length, pad_token)
         self.split = encode_split(self.tokenizer, texts, model_input_names(model))
         self.torch_threads = max(1, cores // 2)
+        self._cancel = threading.Event()
         pool = ThreadPoolExecutor(1, thread_name_prefix="ftui-pytorch-reference")
         self._future = pool.submit(self._pytorch, model)
         pool.shutdown(wait=False)
@@ -121,9 +127,13 @@ class Reference:
         old = torch.get_num_threads()
         torch.set_num_threads(self.torch_threads)
         try:
-            return pytorch_logits(model, self.split)
+            return pytorch_logits(model, self.split, self._cancel)
         finally:
             torch.set_num_threads(old)
+
+    def cancel(self) -> None:
+        """Stops the background PyTorch pass at the next batch (the export failed meanwhile)."""
+        self._cancel.set()
 
     def check(self, name: str, path: Path, note: str = "") -> VariantResult:
         """A VariantResult: |Δlogit|, agreement and task metrics on the split, plus the dynamic-shape check."""
