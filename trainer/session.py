@@ -117,7 +117,17 @@ def _loop(run, trainer, callback, events, checkpoint, recipe) -> int:
                 metric=callback.metric, best_value=callback.best_value, final_step=trainer.state.global_step,
                 train_runtime_s=round(time.monotonic() - started, 1), early_stopped=callback.early_stopped,
                 metrics=callback.last_eval[1] if callback.last_eval else {}, **_rank_digests(trainer))
+    _leave_process_group()
     return EXIT_CODES[status]
+
+
+def _leave_process_group() -> None:
+    """Tear the process group down in step: left to interpreter exit, gloo can abort a rank."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _rank_digests(trainer) -> dict:
