@@ -69,7 +69,7 @@ class ExportReport:
             lines += self._latency_table() + [""]
         lines += ["gates"] + [f"  {'PASS' if g.passed else 'FAIL'}  {g.name:<22} {g.detail}" for g in self.gates]
         if self.timings:
-            lines += ["", "time        " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in self.timings.items())]
+            lines += ["", "time        " + ", ".join(f"{k[:-2].replace('_', ' ')} {v:.1f}s" for k, v in self.timings.items())]
         return "\n".join(lines)
 
     def _validation_table(self) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,7 @@ class Reference:
         self.split = encode_split(self.tokenizer, texts, model_input_names(model))
         self.torch_threads = max(1, cores // 2)
         self._cancel = threading.Event()
+        self.pytorch_s = 0.0  # wall time of the PyTorch pass, once done
         pool = ThreadPoolExecutor(1, thread_name_prefix="ftui-pytorch-reference")
         self._future = pool.submit(self._pytorch, model)
         pool.shutdown(wait=False)
@@ -124,12 +126,13 @@ class Reference:
     def _pytorch(self, model) -> np.ndarray:
         import torch
 
-        old = torch.get_num_threads()
+        old, start = torch.get_num_threads(), time.perf_counter()
         torch.set_num_threads(self.torch_threads)
         try:
             return pytorch_logits(model, self.split, self._cancel)
         finally:
             torch.set_num_threads(old)
+            self.pytorch_s = time.perf_counter() - start
 
     def cancel(self) -> None:
         """Stops the background PyTorch pass at the next batch (the export failed meanwhile)."""
