@@ -42,3 +42,12 @@ def test_quick_commands_do_not_import_torch_or_textual(argv, tmp_path):
             f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n")
     loaded = loaded_modules(code)
     assert "torch" not in loaded and "textual" not in loaded and "transformers" not in loaded
+
+
+def test_predict_takes_texts_after_its_options():
+    from ftui.tui.cli import parse_args
+
+    assert parse_args(["predict", "bundle", "--json", "first text", "second"]).texts == ["first text", "second"]
+    assert parse_args(["predict", "bundle", "one", "--json"]).texts == ["one"]
+    with pytest.raises(SystemExit):
+        parse_args(["runs", "--bogus"])

@@ -96,8 +96,18 @@ def _add_predict(sub) -> None:
     p.add_argument("--json", action="store_true", help="JSON lines with all label scores")
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "predict" and not any(x.startswith("-") for x in extra):
+        args.texts += extra  # `ftui predict BUNDLE --json "text"`: texts after an option
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     handler = _load(HANDLERS[args.command])
     try:
         code = handler(args)
