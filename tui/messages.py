@@ -44,3 +44,27 @@ class OpenRun(Message):
 
     path: object
     started_here: bool = False
+
+
+@dataclass
+class ExportProgress(Message):
+    """The export worker reached a stage (load, validate, export, optimize, quantize, benchmark, done)."""
+
+    stage: str
+    detail: str
+    elapsed_s: float
+
+
+@dataclass
+class ExportFinished(Message):
+    """The export ran to its end: the report says whether every gate passed."""
+
+    report: object  # ftui.export.report.ExportReport
+
+
+@dataclass
+class ExportFailed(Message):
+    """The export stopped: a one-line reason, and a traceback only for an unexpected error."""
+
+    error: str
+    traceback: str = ""
