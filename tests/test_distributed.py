@@ -93,3 +93,40 @@ def test_a_dead_rank_ends_the_run_with_a_failed_status(two_rank_long_run):
     assert proc.wait(timeout=120) != 0, "the supervisor must report the failure, not hang"
     status = events_of(run, "status")[-1]
     assert status["status"] == "failed" and status["message"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_share_one_run_dir_and_each_reports_its_hardware(make_recipe, tmp_path):
+    """Two `ftui train --nnodes 2` commands, as on two machines sharing a filesystem (here one)."""
+    from ftui.tui.hardware_pane import NodeHistories, nodes_text
+    from ftui.tui.watcher import RunWatcher
+
+    recipe = make_recipe(train={"epochs": 12.0, "logging_steps": 10})
+    port = str(_free_port())
+    nodes = [subprocess.Popen([sys.executable, "-m", "ftui.tui.cli", "train", str(recipe), "--headless",
+                               "--nnodes", "2", "--node-rank", str(rank), "--master-addr", "127.0.0.1",
+                               "--master-port", port, "--name", "tiny"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for rank in (0, 1)]
+    for node in nodes:
+        assert node.wait(timeout=300) == 0, node.stderr.read()[-3000:]
+    run = tmp_path / "runs" / "tiny"
+    assert events_of(run, "run_start")[0]["world_size"] == 2
+    assert max(Counter(e["step"] for e in events_of(run, "step")).values()) == 1
+    assert {e.get("node") for e in events_of(run, "hardware")} == {0}
+    lines = (run / "hardware" / "node1.jsonl").read_text().splitlines()
+    assert lines and all('"node":1' in line and '"type":"hardware"' in line for line in lines)
+
+    histories = NodeHistories()
+    for event in RunWatcher(run).poll().events:
+        if event["type"] == "hardware":
+            histories.add(event)
+    shown = nodes_text(histories, 40).plain
+    assert sorted(histories.by_node) == [0, 1] and "node 0" in shown and "node 1" in shown

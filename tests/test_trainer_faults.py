@@ -121,3 +121,32 @@ def test_checkpoints_are_complete_hf_folders(make_recipe, tmp_path):
     assert sorted(config["id2label"].values()) == ["negative", "neutral", "positive"]
     assert not (run / "checkpoints" / ".staging").exists()
     assert not (folder / "pytorch_model.bin").exists(), "weights are safetensors, never pickles"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 20 MB filesystem: room for one tiny-model checkpoint (13 MB), not for a second."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20M", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_during_a_save_keeps_the_last_checkpoint(make_recipe, small_disk):
+    from ftui.trainer.checkpoints import check_checkpoint
+
+    recipe = make_recipe(train={"eval_every": 10000}, checkpoint={"every": 5, "keep": 5},
+                         run={"output_dir": str(small_disk / "runs"), "name": "tiny"})
+    result = ftui("train", recipe, "--headless")
+    run = small_disk / "runs" / "tiny"
+    assert result.returncode == 1, result.stdout[-1000:] + result.stderr[-2000:]
+    assert result.stderr.count("\n") == 1 and "No space left on device" in result.stderr
+    assert "Traceback" not in result.stderr
+    saved = [e["path"] for e in events_of(run, "checkpoint")]
+    assert saved == ["checkpoints/checkpoint-5"]
+    check_checkpoint(run / saved[0])  # whole and loadable
+    assert not (run / "checkpoints" / ".staging").exists(), "the partial copy is cleaned up"
+    assert events_of(run, "status")[-1]["status"] == "failed"

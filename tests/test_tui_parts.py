@@ -155,3 +155,13 @@ def test_farewell_says_how_to_come_back(tmp_path):
     assert "ftui watch" in farewell("detached", tmp_path / "r") and "goes on" in farewell("detached", tmp_path / "r")
     assert "stop" in farewell("stopped", tmp_path / "r")
     assert farewell("quit", tmp_path / "r") is None
+
+
+def test_metrics_show_per_rank_step_times_for_a_multi_process_run():
+    from ftui.trainer.runstate import fold
+    from ftui.tui.metrics_pane import metric_rows
+
+    step = {"type": "step", "step": 5, "loss": 1.0, "samples_per_s": 100.0, "rank_step_s": [0.41, 0.63]}
+    rows = dict(metric_rows(fold([step])))
+    assert rows["samples/s"] and rows["s/step ×2"] == "0.41 0.63"
+    assert not any(label.startswith("s/step") for label in dict(metric_rows(fold([dict(step, rank_step_s=None)]))))

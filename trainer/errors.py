@@ -27,3 +27,9 @@ class CheckpointError(FtuiError):
 
 class RunDirError(FtuiError):
     """A path is not an ftui run directory, or cannot be used as one."""
+
+
+class TrainingFailed(FtuiError):
+    """The run started and then failed (disk full, out of memory, a bug): exit code 1."""
+
+    exit_code = 1

@@ -80,6 +80,11 @@ class FtuiTrainer(Trainer):
         self._staging = True
         try:
             super()._save_checkpoint(model, trial)
+        except BaseException:
+            # A full disk or a crash mid-save: drop the partial copy, keep every finished checkpoint.
+            if self.args.should_save:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
         finally:
             self._staging = False
         self.accelerator.wait_for_everyone()  # ... before rank 0 renames it into place

@@ -32,6 +32,7 @@ class RunState:
     samples_per_s: float | None = None
     tokens_per_s: float | None = None
     eta_s: float | None = None
+    rank_step_s: list | None = None                     # per-rank step time (multi-process runs)
     best_value: float | None = None
     best_step: int | None = None
     best_checkpoint: str | None = None
@@ -75,7 +76,7 @@ class RunState:
     def _on_step(self, e: dict) -> None:
         if e.get("loss") is not None:
             self.train_loss.append((e["step"], e["loss"]))
-        for key in ("lr", "grad_norm", "samples_per_s", "tokens_per_s", "eta_s"):
+        for key in ("lr", "grad_norm", "samples_per_s", "tokens_per_s", "eta_s", "rank_step_s"):
             if e.get(key) is not None:
                 setattr(self, key, e[key])
         self.epoch = e.get("epoch", self.epoch)

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 from .data import load_task_data, write_jsonl
-from .errors import FtuiError, RunDirError
+from .errors import FtuiError, RunDirError, TrainingFailed
 from .distributed import global_rank, world_size
 from .events import EventLog, NullEventLog
 from .recipe import Recipe, load_recipe, to_toml
@@ -61,9 +61,10 @@ def execute(run_path, resume: bool = False, listeners=(), argv=None) -> int:
         raise
     except Exception as e:
         # A bug or an environment failure (disk full, OOM): one line here, the traceback in the log.
+        reason = _disk_full_note(run) or f"{type(e).__name__}: {e}"
         events.emit("log", 0, level="error", message="".join(traceback.format_exception(e)).strip())
-        events.emit("status", 0, status="failed", message=f"{type(e).__name__}: {e}")
-        raise FtuiError(f"training failed: {type(e).__name__}: {e} (details in {run.events})") from None
+        events.emit("status", 0, status="failed", message=reason)
+        raise TrainingFailed(f"training failed: {reason} (details in {run.events})") from None
     finally:
         events.close()
 
@@ -96,18 +97,15 @@ def _train(run: RunDir, recipe: Recipe, events: EventLog, resume: bool, argv) ->
 
 
 def _loop(run, trainer, callback, events, checkpoint, recipe) -> int:
-    from .hardware import HardwareSampler
-
-    sampler = HardwareSampler(lambda fields: events.emit("hardware", trainer.state.global_step, **fields))
-    if global_rank() == 0:
-        sampler.start()
+    sampler = _start_hardware_sampler(run, events, trainer)
     restore = _install_signal_handlers(callback)
     started = time.monotonic()
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     finally:
         restore()
-        sampler.stop()
+        if sampler is not None:
+            sampler.stop()
     status = "nan_halted" if callback.halted_nan else ("stopped" if callback.stop_requested else "finished")
     if status != "nan_halted":  # the callback said so, with the loss, at the step it happened
         message = "early stopping: no improvement" if callback.early_stopped else ""
@@ -145,6 +143,46 @@ def _rank_digests(trainer) -> dict:
     gathered = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, digest.hexdigest())
     return {"rank_weights_sha256": gathered}
+
+
+def _start_hardware_sampler(run, events, trainer):
+    """Rank 0 samples its node into the event log; in a multi-node job the first process of each
+    other node samples its own into ``hardware/node<N>.jsonl`` (one writer per file)."""
+    import os
+
+    from .hardware import HardwareSampler
+
+    node = int(os.environ.get("GROUP_RANK", "0"))
+    multi_node = int(os.environ.get("WORLD_SIZE", "1")) > int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    tag = {"node": node} if multi_node else {}
+    if global_rank() == 0:
+        log = events
+    elif os.environ.get("LOCAL_RANK") == "0":
+        (run.path / "hardware").mkdir(exist_ok=True)
+        log = EventLog(run.path / "hardware" / f"node{node}.jsonl")
+    else:
+        return None
+    sampler = HardwareSampler(lambda fields: log.emit("hardware", trainer.state.global_step, **tag, **fields))
+    sampler.start()
+    return sampler
+
+
+def _disk_full_note(run: RunDir) -> str | None:
+    """Says "disk full" when the run's disk has less room than its newest checkpoint takes
+    (torch reports a full disk during a save only as a zip-writer position mismatch)."""
+    import shutil
+
+    from .rundir import list_checkpoints
+
+    found = list_checkpoints(run.checkpoints)
+    if not found:
+        return None
+    need = sum(f.stat().st_size for f in found[-1].iterdir() if f.is_file())
+    free = shutil.disk_usage(run.path).free
+    if free >= need:
+        return None
+    return (f"No space left on device: {free / 1e6:.0f} MB free where a checkpoint needs {need / 1e6:.0f} MB; "
+            f"the last good checkpoint, {found[-1].name}, is intact")
 
 
 def _checkpoint_step(checkpoint) -> int:

@@ -81,10 +81,41 @@ def hardware_text(history: HardwareHistory, width: int = 30) -> Text:
     return text
 
 
+class NodeHistories:
+    """One ``HardwareHistory`` per node of a multi-node run (events tagged ``node``); one in all
+    for a single-node run."""
+
+    def __init__(self) -> None:
+        self.by_node: dict[int, HardwareHistory] = {}
+        self.samples = 0
+
+    def add(self, event: dict) -> None:
+        self.samples += 1
+        self.by_node.setdefault(int(event.get("node", 0)), HardwareHistory()).add(event)
+
+    @property
+    def latest(self) -> dict | None:
+        first = self.by_node.get(min(self.by_node)) if self.by_node else None
+        return first.latest if first else None
+
+
+def nodes_text(histories: NodeHistories, width: int = 30) -> Text:
+    if len(histories.by_node) <= 1:
+        return hardware_text(next(iter(histories.by_node.values()), HardwareHistory()), width)
+    text = Text()
+    for node in sorted(histories.by_node):
+        history = histories.by_node[node]
+        host = (history.latest or {}).get("host", "?")
+        text.append(f"node {node} · {host}\n", style="bold reverse")
+        text.append_text(hardware_text(history, width))
+        text.append("\n")
+    return text
+
+
 class HardwarePane(Pane):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.history = HardwareHistory()
+        self.history = NodeHistories()
 
     def show(self) -> None:
-        self.paint(self.history.samples, lambda: hardware_text(self.history, self.size.width or 30))
+        self.paint(self.history.samples, lambda: nodes_text(self.history, self.size.width or 30))

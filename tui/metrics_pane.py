@@ -18,7 +18,7 @@ def metric_rows(state: RunState) -> list[tuple[str, str]]:
     best = fmt.DASH
     if state.best_value is not None:
         best = f"{fmt.number(state.best_value, 4)} @ {state.best_step}"
-    return [
+    rows = [
         ("lr", fmt.number(state.lr, 3)),
         ("samples/s", fmt.rate(state.samples_per_s)),
         ("tokens/s", fmt.rate(state.tokens_per_s)),
@@ -28,6 +28,10 @@ def metric_rows(state: RunState) -> list[tuple[str, str]]:
         (state.metric_name, fmt.number(last_eval.get(state.metric_name), 4)),
         (f"best {state.metric_name[:8]}", best),
     ]
+    if state.rank_step_s and len(state.rank_step_s) > 1:
+        # global throughput above; per-rank step times here, to spot a straggler
+        rows.append((f"s/step ×{len(state.rank_step_s)}", " ".join(f"{t:.2f}" for t in state.rank_step_s[:6])))
+    return rows
 
 
 class MetricsPane(Pane):

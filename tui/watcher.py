@@ -79,6 +79,8 @@ class RunWatcher:
         self._thread: threading.Thread | None = None
         self._last_event_t: float | None = None
         self._final = False
+        self._node_tails: dict[Path, EventTail] = {}  # hardware/node<N>.jsonl of other nodes
+        self._next_scan = 0.0
 
     def start(self, target) -> None:
         """Starts polling; ``target.post_message`` (thread-safe in Textual) receives batches."""
@@ -105,7 +107,16 @@ class RunWatcher:
             self._last_event_t = event.get("t", self._last_event_t)
             if event.get("type") == "status":
                 self._final = event.get("status") in FINAL_STATUSES
+        events += self._read_other_nodes()
         return RunRead(events, commands) if events or commands else None
+
+    def _read_other_nodes(self) -> list[dict]:
+        """Hardware samples that the other nodes of a multi-node run write beside the event log."""
+        if time.monotonic() >= self._next_scan:
+            self._next_scan = time.monotonic() + HEALTH_EVERY_S
+            for path in sorted((self.run.path / "hardware").glob("node*.jsonl")):
+                self._node_tails.setdefault(path, EventTail(path))
+        return [e for tail in self._node_tails.values() for e in tail.read_new()]
 
     def health(self) -> TrainerHealth:
         """Liveness facts; the tail of trainer.log only when the trainer looks gone or stuck."""
