@@ -79,7 +79,6 @@ def variant_seed(args) -> dict:
 
 
 def variant_hf(args) -> dict:
-    import torch
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
     from ftui.models.loading import load_for_classification
@@ -167,7 +166,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--variant", choices=("seed", "hf", "ftui"))
-    parser.add_argument("--only", help="comma-separated variants to run (default: all three)")
     args = parser.parse_args()
     if args.variant:
         import torch

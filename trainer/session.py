@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 from .data import load_task_data, write_jsonl
-from .errors import FtuiError, RunDirError, TrainingFailed
+from .errors import RunDirError, TrainingFailed
 from .distributed import global_rank, world_size
 from .events import EventLog, NullEventLog
 from .recipe import Recipe, load_recipe, to_toml
@@ -55,11 +55,11 @@ def execute(run_path, resume: bool = False, listeners=(), argv=None) -> int:
     events.emit("status", 0, status="starting", message="resuming" if resume else "")
     try:
         return _train(run, recipe, events, resume, argv)
-    except FtuiError as e:
-        events.emit("log", 0, level="error", message=str(e))
-        events.emit("status", 0, status="failed", message=str(e))
-        raise
     except Exception as e:
+        if getattr(e, "exit_code", None) is not None:  # bad input found late (e.g. weights): one line
+            events.emit("log", 0, level="error", message=str(e))
+            events.emit("status", 0, status="failed", message=str(e))
+            raise
         # A bug or an environment failure (disk full, OOM): one line here, the traceback in the log.
         reason = _disk_full_note(run) or f"{type(e).__name__}: {e}"
         events.emit("log", 0, level="error", message="".join(traceback.format_exception(e)).strip())

@@ -7,7 +7,6 @@ lines in commands.jsonl. It never reads or waits on files itself, except appendi
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from rich.text import Text
