@@ -90,6 +90,12 @@ class FtuiCallback(TrainerCallback):
             self._pending_save_reason = "steps"
 
     def _apply(self, d: Decision, args, state, control, kwargs) -> None:
+        self._act(d, control, kwargs)
+        if d.pause and not d.stop:
+            self._pause(args, state, control, kwargs)
+
+    def _act(self, d: Decision, control, kwargs) -> None:
+        """The parts of a decision that take effect at once: learning rate, stop, save."""
         if d.lr_factor:
             apply_lr_factor(d.lr_factor, kwargs.get("optimizer"), kwargs.get("lr_scheduler"))
         if d.stop:
@@ -97,8 +103,6 @@ class FtuiCallback(TrainerCallback):
         elif d.save:
             control.should_save = True
             self._pending_save_reason = "command"
-        if d.pause and not d.stop:
-            self._pause(args, state, control, kwargs)
 
     def _pause(self, args, state, control, kwargs) -> None:
         """Holds every rank between steps; still answers resume, stop, save and set_lr."""
@@ -110,14 +114,9 @@ class FtuiCallback(TrainerCallback):
             if self._is_zero:
                 local = local.merge(self.commands.decide(state.global_step, kwargs.get("optimizer"), paused=True))
             d = self.sync.exchange(local)  # every rank polls together, so no collective times out
-            if d.lr_factor:
-                apply_lr_factor(d.lr_factor, kwargs.get("optimizer"), kwargs.get("lr_scheduler"))
-            if d.stop:
-                self._stop(control)
-            elif d.save:
-                control.should_save = True
-                self._pending_save_reason = "command"
-                self._pause_after_save = not d.resume
+            self._act(d, control, kwargs)
+            if d.save and not d.stop:
+                self._pause_after_save = not d.resume  # on_save pauses again after the checkpoint
             if d.stop or d.save or d.resume:
                 break
         self._paused_s += time.monotonic() - started
