@@ -99,6 +99,9 @@ async def test_int8_export_runs_from_the_screen_and_writes_the_bundle(tiny_run, 
         await wait_for(pilot, lambda: any("exporting to ONNX" in line for line in screen.lines), EXPORT_TIMEOUT,
                        what="progress lines from the worker")
         await wait_for(pilot, lambda: not screen.running, EXPORT_TIMEOUT, what="the export to finish")
+        # what a person sees comes with the next repaint, not with the handler
+        await wait_for(pilot, lambda: "ftui predict" in widget_text(app, "#export-bundle"), 10,
+                       what="the bundle line on screen")
 
         status = widget_text(app, "#export-status")
         assert "PASS" in status and "FAIL" not in status, screen_text(app)

@@ -232,7 +232,6 @@ class ExportScreen(Screen):
 
     def on_export_finished(self, message: ExportFinished) -> None:
         report = message.report
-        self._done()
         self.query_one(ProgressBar).display = False  # the report needs the rows more
         self._say(verdict_text(report))
         self._show(Text(report.to_text()), table=True)
@@ -240,6 +239,7 @@ class ExportScreen(Screen):
         bundle = self.query_one("#export-bundle", Static)
         bundle.update(bundle_text(Path(report.bundle_path)))
         bundle.display = True
+        self._done()  # last: "not running" means everything above is on screen
 
     def on_export_failed(self, message: ExportFailed) -> None:
         self._done()

@@ -2,8 +2,9 @@
 
 The watcher reads only what was appended since its last look (``EventTail`` keeps a byte
 offset), so a cockpit attached to a 10^5-event run reads the file once and then a few
-bytes a poll. It polls every ``interval`` seconds (0.5 s: 2 Hz), and every 50 ms for a few
-seconds after a command so its ack shows at once; it posts one batch per poll that found
+bytes a poll. It polls every ``interval`` seconds (1 s: on a busy CPU box every wake-up of
+the UI preempts a training thread), and every 50 ms for a few seconds after a command so its
+ack shows at once; it posts one batch per poll that found
 something, so the screen redraws at most that often.
 
 A watcher is passed *into* the app, so tests can hand it a run directory written by the
@@ -68,7 +69,7 @@ def checkpoints_on_disk(folder: Path) -> frozenset | None:
 class RunWatcher:
     """Polls ``events.jsonl``, ``commands.jsonl`` and the trainer's pid on a daemon thread."""
 
-    def __init__(self, run_path: Path, interval: float = 0.5):
+    def __init__(self, run_path: Path, interval: float = 1.0):
         self.run = RunDir(Path(run_path))
         self.interval = interval
         self._events = EventTail(self.run.events)
