@@ -41,3 +41,15 @@ def test_runs_lists_the_default_run(default_run):
     assert row["best_value"] >= 0.62 and row["step"] == row["total_steps"] == 125
     table = ftui("runs", cwd=default_run.parent.parent).stdout
     assert default_run.name in table and "finished" in table
+
+
+def test_export_without_a_path_takes_the_newest_run(default_run, tmp_path):
+    """The issue's words: after the default training, `ftui export --onnx --quantize int8`."""
+    result = ftui("export", "--onnx", "--quantize", "int8", "--no-benchmark", "--output", tmp_path / "out",
+                  cwd=default_run.parent.parent)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "out" / "bundle" / "report.json").read_text())
+    assert report["passed"] and [v["name"] for v in report["variants"]] == ["fp32", "int8"]
+    assert str(default_run.name) in json.dumps(report)
+    predicted = ftui("predict", tmp_path / "out" / "bundle", "I will never ride in a driverless car")
+    assert predicted.returncode == 0 and predicted.stdout.split("\t")[0] in ("negative", "neutral", "positive")

@@ -119,3 +119,13 @@ def test_real_command_line_prints_one_line(bundle_copy, tmp_path):
     assert "not a valid ONNX model" in result.stderr
     result = ftui("export", tmp_path / "missing", "--onnx")
     assert result.returncode == 2 and result.stderr.startswith("ftui: ") and result.stderr.count("\n") == 1
+
+
+def test_export_without_a_source_and_no_runs_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "ftui.tui.cli", "export", "--onnx"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.startswith("ftui: no runs in runs/")
+    assert len(result.stderr.strip().splitlines()) == 1

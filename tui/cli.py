@@ -75,7 +75,8 @@ def _add_train(sub) -> None:
 
 def _add_export(sub) -> None:
     p = sub.add_parser("export", help="checkpoint -> ONNX, validated on real data, benchmarked, bundled")
-    p.add_argument("source", help="a run directory (its best checkpoint) or an HF checkpoint folder")
+    p.add_argument("source", nargs="?",
+                   help="a run directory (its best checkpoint) or an HF checkpoint folder (default: the newest run)")
     p.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the only format)")
     p.add_argument("--optimize", choices=("O1", "O2"), help="onnxruntime graph optimization level")
     p.add_argument("--quantize", choices=("int8",), help="dynamic int8 quantization, gated on accuracy")
