@@ -21,7 +21,7 @@ from transformers import TrainerCallback
 
 from .commanding import CommandReader, apply_lr_factor
 from .events import EventLog
-from .rundir import RunDir, write_atomic
+from .rundir import RunDir, folder_size, list_checkpoints, write_atomic
 from .stepsync import Decision, StepSync
 
 PAUSE_POLL_S = 0.2
@@ -211,7 +211,7 @@ class FtuiCallback(TrainerCallback):
                     {"checkpoint": name, "metric": self.metric, "value": value, "step": state.global_step}))
         self._emit("checkpoint", state.global_step, path=os.path.relpath(folder, self.run.path),
                    reason=self._pending_save_reason or "steps", metric=self.metric, value=value,
-                   size_bytes=_folder_size(folder), best=best)
+                   size_bytes=folder_size(folder), best=best)
         self._pending_save_reason = None
         self.last_save_step = state.global_step
         if self.trainer is not None and self._is_zero:
@@ -253,8 +253,6 @@ class FtuiCallback(TrainerCallback):
         return self.trainer is not None and self.trainer.nonfinite_loss is not None
 
     def _newest_checkpoint(self) -> str | None:
-        from .rundir import list_checkpoints
-
         found = list_checkpoints(self.run.checkpoints)
         return found[-1].name if found else None
 
@@ -285,10 +283,3 @@ def _finite_or_str(value):
         return None
     value = float(value)
     return value if math.isfinite(value) else str(value)
-
-
-def _folder_size(folder: Path) -> int:
-    try:
-        return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-    except OSError:
-        return 0

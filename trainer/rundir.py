@@ -10,7 +10,7 @@
       data/validation.jsonl  the exact validation split ({"text", "label"} a line)
       checkpoints/checkpoint-<step>/   HF-format checkpoints (safetensors)
       checkpoints/best.json            {"checkpoint": "checkpoint-<step>", "metric", "value", "step"}
-      export/              what `ftui export` writes
+      export/              what `ftui export` writes (export/ reads this layout itself)
 
 No torch here: `ftui runs`, the TUI and export read run directories through this module.
 """
@@ -67,13 +67,6 @@ class RunDir:
     @property
     def validation_data(self) -> Path:
         return self.path / "data" / "validation.jsonl"
-
-    @property
-    def export(self) -> Path:
-        return self.path / "export"
-
-    def exists(self) -> bool:
-        return is_run_dir(self.path)
 
     def best_checkpoint(self) -> Path | None:
         """The best checkpoint if one is recorded, else the newest complete one."""
@@ -140,6 +133,14 @@ def list_checkpoints(folder: Path) -> list[Path]:
             if (d / "trainer_state.json").is_file():
                 found.append(d)
     return sorted(found, key=lambda d: int(d.name[11:]))
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes in a checkpoint folder's files (0 when it cannot be read)."""
+    try:
+        return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    except OSError:
+        return 0
 
 
 def write_pidfile(run: RunDir) -> None:

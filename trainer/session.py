@@ -18,7 +18,8 @@ from .errors import RunDirError, TrainingFailed
 from .distributed import global_rank, world_size
 from .events import EventLog, NullEventLog
 from .recipe import Recipe, load_recipe, to_toml
-from .rundir import RunDir, create_run, open_run, write_atomic, write_pidfile
+from .rundir import (RunDir, create_run, folder_size, list_checkpoints, open_run, write_atomic,
+                     write_pidfile)
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "nan_halted": 3, "failed": 1}
 
@@ -172,12 +173,10 @@ def _disk_full_note(run: RunDir) -> str | None:
     (torch reports a full disk during a save only as a zip-writer position mismatch)."""
     import shutil
 
-    from .rundir import list_checkpoints
-
     found = list_checkpoints(run.checkpoints)
     if not found:
         return None
-    need = sum(f.stat().st_size for f in found[-1].iterdir() if f.is_file())
+    need = folder_size(found[-1])
     free = shutil.disk_usage(run.path).free
     if free >= need:
         return None
