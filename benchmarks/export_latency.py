@@ -84,12 +84,13 @@ def measure_latency(report: dict, bundle: Path, threads: int, seconds: float):
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from ftui.export.benchmark import SEQUENCE, Budget, benchmark, fixed_inputs
+    from ftui.export.benchmark import Budget, benchmark
     from ftui.export.data import load_examples
     from ftui.export.predictor import open_session
+    from ftui.export.task_text import BENCHMARK_SEQUENCE as SEQUENCE, fixed_inputs
 
     model = AutoModelForSequenceClassification.from_pretrained(report["checkpoint"], dtype=torch.float32).eval()
-    texts = load_examples(Path(report["data"]), report["labels"]).texts
+    texts, _ = load_examples(Path(report["data"]), report["labels"])
     names = [i.name for i in open_session(bundle / "model.onnx").get_inputs()]
     inputs = fixed_inputs(bundle / "tokenizer.json", texts, names, SEQUENCE)
     variants = {"ort-fp32": bundle / "model.onnx", "ort-int8": bundle / "model.int8.onnx"}

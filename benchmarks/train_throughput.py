@@ -32,9 +32,9 @@ def load_inputs(max_length: int = 128):
     from ftui.models.loading import load_tokenizer
     from ftui.models.presets import resolve_model
     from ftui.trainer.data import load_task_data
-    from ftui.trainer.recipe import Recipe
+    from ftui.trainer.recipe import load_recipe
 
-    recipe = Recipe()
+    recipe = load_recipe()
     model_ref = resolve_model(recipe.model.name)
     data = load_task_data(recipe.data, recipe.run.seed)
     tokenizer = load_tokenizer(model_ref)

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .predictor import encode_texts, load_tokenizer, open_session
+from .predictor import open_session
 
 BATCHES = (1, 32)
-SEQUENCE = 128
 SETTLE_S = 0.05  # idle time between runtimes' turns
 
 
@@ -67,13 +66,6 @@ def summarize(name: str, batch: int, times: list[float]) -> dict:
     median = float(np.median(ms))
     return {"runtime": name, "batch": batch, "median_ms": median, "p90_ms": float(np.percentile(ms, 90)),
             "min_ms": float(ms.min()), "throughput_per_s": batch * 1000 / median, "iterations": len(times)}
-
-
-def fixed_inputs(tokenizer_path: Path, texts: list[str], input_names: list[str], sequence: int) -> dict[int, dict]:
-    """Real texts padded or truncated to exactly `sequence` tokens, for each benchmark batch size."""
-    tok = load_tokenizer(tokenizer_path, sequence)
-    tok.enable_padding(pad_id=tok.padding["pad_id"], pad_token=tok.padding["pad_token"], length=sequence)
-    return {b: encode_texts(tok, (texts * b)[:b], input_names) for b in BATCHES}
 
 
 def benchmark(model, variants: dict[str, Path], inputs: dict[int, dict], threads: int, budget: Budget) -> list[dict]:

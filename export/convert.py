@@ -16,11 +16,11 @@ from pathlib import Path
 
 from .errors import ExportError
 
-TASK = "text-classification"
 # What the export traces with (optimum's DEFAULT_DUMMY_SHAPES); the shape check uses other sizes.
 EXPORT_BATCH, EXPORT_SEQUENCE = 2, 16
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                   "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spm.model", "added_tokens.json")
+PREPROCESSING_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                       "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spm.model", "added_tokens.json",
+                       "preprocessor_config.json")
 
 
 @dataclass(frozen=True)
@@ -37,26 +37,26 @@ class GraphInfo:
                 for i, d in enumerate(dims[:2]) if not isinstance(d, str)]
 
 
-def export_onnx(model, checkpoint: Path, out_dir: Path) -> Path:
-    """Exports a loaded ...ForSequenceClassification model to out_dir/model.onnx (dynamic batch and sequence)."""
+def export_onnx(model, checkpoint: Path, out_dir: Path, task: str = "text-classification") -> Path:
+    """Exports a loaded model to out_dir/model.onnx for optimum's ``task`` (dynamic batch and sequence)."""
     from optimum.exporters.onnx import onnx_export_from_model
 
     try:
         with quiet("optimum"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's TracerWarnings about constants, expected for this trace
-            onnx_export_from_model(model, out_dir, task=TASK, do_validation=False,
+            onnx_export_from_model(model, out_dir, task=task, do_validation=False,
                                    batch_size=EXPORT_BATCH, sequence_length=EXPORT_SEQUENCE)
     except (ValueError, RuntimeError, KeyError) as e:
         raise ExportError(f"{checkpoint}: optimum could not export this model ({str(e).splitlines()[0][:200]})") from None
-    copy_tokenizer(checkpoint, out_dir)
+    copy_preprocessing(checkpoint, out_dir)
     return out_dir / "model.onnx"
 
 
-def copy_tokenizer(checkpoint: Path, out_dir: Path) -> list[str]:
-    """Copies the checkpoint's tokenizer files over whatever the exporter re-saved, so the bundle ships
-    byte for byte the tokenizer that validation used."""
+def copy_preprocessing(checkpoint: Path, out_dir: Path) -> list[str]:
+    """Copies the checkpoint's tokenizer / image-processor files over whatever the exporter re-saved, so
+    the bundle ships byte for byte the preprocessing that validation used."""
     copied = []
-    for name in TOKENIZER_FILES:
+    for name in PREPROCESSING_FILES:
         if (checkpoint / name).is_file():
             shutil.copy2(checkpoint / name, out_dir / name)
             copied.append(name)

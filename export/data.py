@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ExportError
 
 
-@dataclass(frozen=True)
-class Examples:
-    """Texts and their class ids (ids follow the checkpoint's id2label)."""
-
-    texts: list[str]
-    label_ids: list[int]
-    path: Path
-
-
-def load_examples(path: Path, labels: list[str]) -> Examples:
-    """Reads `path` (.jsonl or .csv, fields text and label); a label is a name or a class id."""
+def load_examples(path: Path, labels: list[str]) -> tuple[list[str], list[int]]:
+    """(texts, class ids) from `path` (.jsonl or .csv, fields text and label); a label is a name or a class id."""
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: no such validation file")
@@ -37,7 +27,7 @@ def load_examples(path: Path, labels: list[str]) -> Examples:
     for n, (text, label) in enumerate(rows, 1):
         ids.append(_label_id(label, by_name, len(labels), path, n))
         texts.append(text)
-    return Examples(texts, ids, path)
+    return texts, ids
 
 
 def _read_jsonl(path: Path) -> list[tuple[str, object]]:

@@ -29,14 +29,14 @@ def atol_gate(variant: str, max_abs_diff: float, atol: float) -> Gate:
     return Gate(f"{variant} atol", ok, f"max |Δlogit| {max_abs_diff:.2e} {'<=' if ok else '>'} atol {atol:.0e}")
 
 
-def accuracy_gate(variant: str, drop_pts: float, max_drop: float) -> Gate:
+def accuracy_gate(variant: str, drop_pts: float, max_drop: float, metric: str = "accuracy") -> Gate:
     ok = drop_pts <= max_drop
     return Gate(f"{variant} accuracy drop", ok,
-                f"accuracy drop {drop_pts:.2f} pts {'<=' if ok else '>'} {max_drop:.2f} pts")
+                f"{metric} drop {drop_pts:.2f} pts {'<=' if ok else '>'} {max_drop:.2f} pts")
 
 
 def shape_gate(variant: str, check: dict) -> Gate:
-    detail = f"batch {check['batch']} x sequence {check['sequence']} -> logits {check['output_shape']}"
+    detail = f"{check['input']} -> logits {check['output_shape']}"
     if check["static_axes"]:
         detail += f"; fixed axes: {', '.join(check['static_axes'])}"
     return Gate(f"{variant} dynamic axes", check["ok"], detail)

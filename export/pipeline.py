@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import ExportError
-from .gates import accuracy_gate, atol_gate, shape_gate, tokenization_gate
+from .gates import accuracy_gate, atol_gate, shape_gate
 from .report import ExportReport, VariantResult
 from .source import ExportSource, resolve_source
 
@@ -47,21 +47,23 @@ class _Export:
 
     def __init__(self, opts: ExportOptions, say: Progress):
         from .bundle import prepare_bundle_dir
-        from .data import load_examples
 
         self.opts, self.say, self.start, self.timings = opts, say, time.perf_counter(), {}
         self.source = resolve_source(Path(opts.source))
-        self.examples = load_examples(_validation_path(self.source, opts.data), self.source.labels)
+        self.task = self.source.task
+        self.examples = self.task.load_examples(_validation_path(self.source, opts.data), self.source.labels)
         self.bundle = prepare_bundle_dir(Path(opts.output) if opts.output else _default_output(self.source))
         self.cores = opts.threads or os.cpu_count() or 1
         self.report = ExportReport(str(opts.source), str(self.source.checkpoint), self.bundle, str(self.examples.path),
-                                   len(self.examples.texts), self.source.labels, self.source.max_length)
+                                   len(self.examples), self.source.labels, self.source.max_length,
+                                   task=self.task.name, primary_metric=self.task.primary_metric,
+                                   columns=[list(c) for c in self.task.columns])
 
     def run(self) -> ExportReport:
         from .bundle import finish_bundle
 
         self.say("load", f"loading {self.source.checkpoint}")
-        model = _load_pytorch(self.source.checkpoint)
+        model = self.task.load_pytorch(self.source.checkpoint)
         ref = self.export_and_validate(model)
         t = time.perf_counter()
         if self.opts.optimize:
@@ -74,7 +76,7 @@ class _Export:
             self.benchmark(model)
         self.report.timings = {**self.timings, "total_s": time.perf_counter() - self.start}
         self.write_manifest()
-        finish_bundle(self.bundle, self.report, self.source.recipe)
+        finish_bundle(self.bundle, self.report, self.source.recipe, self.task)
         self.say("done", "PASS" if self.report.passed else "FAIL: " + ", ".join(self.report.failed_gates))
         return self.report
 
@@ -84,35 +86,37 @@ class _Export:
         return now
 
     def export_and_validate(self, model):
-        """Starts the PyTorch reference pass, exports fp32 meanwhile, then applies the tokenization, atol,
+        """Starts the PyTorch reference pass, exports fp32 meanwhile, then applies the preprocessing, atol,
         accuracy and shape gates; returns the reference the variants are checked against."""
         import copy
-
-        import numpy as np
+        import inspect
 
         from .convert import export_onnx, graph_info
-        from .metrics import task_metrics
-        from .validate import Reference, check_tokenization
+        from .validate import Reference
 
-        src, texts, report = self.source, self.examples.texts, self.report
-        self.say("validate", f"running {len(texts)} validation texts through PyTorch (in the background)")
+        src, report = self.source, self.report
+        self.say("validate", f"running {len(self.examples)} validation examples through PyTorch (in the background)")
+        accepted = list(inspect.signature(model.forward).parameters)
+        split = self.task.split(src, self.examples, accepted)
         # The reference runs on its own copy: the exporter patches the module it traces.
-        ref = Reference(copy.deepcopy(model), src.checkpoint / "tokenizer.json", src.max_length,
-                        _pad_token(src.checkpoint), texts, np.array(self.examples.label_ids), len(src.labels), self.cores)
+        ref = Reference(copy.deepcopy(model), self.task, src, self.examples, split, self.cores)
         self.say("export", "exporting to ONNX with optimum")
         try:
-            fp32 = export_onnx(model, src.checkpoint, self.bundle)
+            fp32 = export_onnx(model, src.checkpoint, self.bundle, self.task.optimum_task)
         except BaseException:
             ref.cancel()
             raise
         info = graph_info(fp32)
         report.opset = info.opset
         t = self.lap("export", self.start)
-        report.tokenization = check_tokenization(src.checkpoint, ref.tokenizer, texts, src.max_length)
-        report.gates.append(tokenization_gate(report.tokenization))
-        self.say("validate", "running the validation texts through onnxruntime (fp32)")
+        checked = self.task.preprocessing_check(src, self.examples)
+        if checked is not None:
+            report.preprocessing, gate = checked
+            report.gates.append(gate)
+        self.say("validate", "running the validation examples through onnxruntime (fp32)")
         result = ref.check("fp32", fp32, f"opset {info.opset}; dynamic axes: {_axes(info)}")
-        report.pytorch = {**task_metrics(ref.logits, ref.truth), "size_bytes": _size(src.checkpoint / "model.safetensors")}
+        report.pytorch = {**self.task.task_metrics(ref.logits, self.examples),
+                          "size_bytes": _size(src.checkpoint / "model.safetensors")}
         report.gates.append(atol_gate("fp32", result.metrics["max_abs_diff"], self.opts.atol))
         self.add_variant(result)
         self.lap("validate", t)
@@ -122,7 +126,7 @@ class _Export:
     def add_variant(self, result: VariantResult) -> None:
         self.report.variants.append(result)
         self.report.gates.append(accuracy_gate(result.name, result.metrics["accuracy_drop_pts"],
-                                               self.opts.max_accuracy_drop))
+                                               self.opts.max_accuracy_drop, self.task.primary_metric))
         self.report.gates.append(shape_gate(result.name, result.shapes))
 
     def add_optimized(self, ref) -> None:
@@ -165,21 +169,22 @@ class _Export:
         from . import benchmark as bench
         from .convert import graph_info
 
-        t, sequence = time.perf_counter(), min(bench.SEQUENCE, self.source.max_length)
-        self.say("benchmark", f"latency at batch 1 and 32, sequence {sequence}, {self.cores} threads")
+        t = time.perf_counter()
         names = list(graph_info(self.bundle / "model.onnx").inputs)
-        inputs = bench.fixed_inputs(self.bundle / "tokenizer.json", self.examples.texts, names, sequence)
+        inputs, setup = self.task.benchmark_inputs(self.source, self.bundle, self.examples, names, bench.BATCHES)
+        sizes = ", ".join(f"{k} {v}" for k, v in setup.items())
+        self.say("benchmark", f"latency at batch {' and '.join(map(str, bench.BATCHES))}, {sizes}, {self.cores} threads")
         variants = {v.name: self.bundle / v.file for v in self.report.variants}
         self.report.benchmark = bench.benchmark(model, variants, inputs, self.cores, bench.DEFAULT_BUDGET)
-        self.report.benchmark_setup = {"threads": self.cores, "sequence": sequence, **_versions()}
+        self.report.benchmark_setup = {"threads": self.cores, **setup, **_versions()}
         self.lap("benchmark", t)
 
     def write_manifest(self) -> None:
         from .bundle import write_manifest
 
         r = self.report
-        write_manifest(self.bundle, r.labels, r.max_length, {v.name: v.file for v in r.variants},
-                       r.default_model, r.opset, _pad_token(self.bundle))
+        write_manifest(self.bundle, r.labels, {v.name: v.file for v in r.variants}, r.default_model, r.opset,
+                       {"task": self.task.name, **self.task.manifest(self.source, self.bundle)})
 
 
 def _check_options(opts: ExportOptions) -> None:
@@ -198,7 +203,7 @@ def _validation_path(source: ExportSource, data: Path | None) -> Path:
         return Path(data)
     if source.validation is None:
         where = f"{source.run_dir}/data/validation.jsonl is missing" if source.run_dir else "the checkpoint is not inside a run"
-        raise ExportError(f"no validation split: {where}; pass --data FILE (CSV or JSONL with text,label)")
+        raise ExportError(f"no validation split: {where}; pass --data FILE (the run's validation format)")
     return source.validation
 
 
@@ -206,31 +211,9 @@ def _default_output(source: ExportSource) -> Path:
     return (source.run_dir or source.checkpoint) / "export"
 
 
-def _load_pytorch(checkpoint: Path):
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    try:
-        return AutoModelForSequenceClassification.from_pretrained(checkpoint, use_safetensors=True,
-                                                                   dtype=torch.float32).eval()
-    except (OSError, ValueError) as e:
-        raise ExportError(f"{checkpoint}: cannot load the model ({str(e).splitlines()[0][:200]})") from None
-
-
 def _axes(info) -> str:
     """The named (dynamic) axes of the graph inputs, e.g. 'batch_size, sequence_length'."""
     return ", ".join(dict.fromkeys(d for dims in info.inputs.values() for d in dims if isinstance(d, str))) or "none"
-
-
-def _pad_token(folder: Path) -> str:
-    """The pad token named in tokenizer_config.json (a string or an AddedToken dict); [PAD] otherwise."""
-    import json
-
-    try:
-        pad = json.loads((folder / "tokenizer_config.json").read_text()).get("pad_token") or "[PAD]"
-    except (OSError, ValueError):
-        return "[PAD]"
-    return pad.get("content", "[PAD]") if isinstance(pad, dict) else str(pad)
 
 
 def _size(path: Path) -> int:

@@ -52,7 +52,7 @@ class Predictor:
 
     def __init__(self, bundle: str | Path, model: str | None = None, threads: int | None = None):
         self.bundle = Path(bundle)
-        manifest = _read_manifest(self.bundle)
+        manifest = read_manifest(self.bundle, "max_length")
         self.labels: list[str] = manifest["labels"]
         self.max_length: int = int(manifest["max_length"])
         self.model_path = self.bundle / (model or manifest["default_model"])
@@ -148,9 +148,25 @@ def _read_manifest(bundle: Path) -> dict:
         raise PredictorError(f"{bundle}: not an ftui export bundle (no {Path(e.filename).name})") from None
     except ValueError as e:
         raise PredictorError(f"{bundle}: unreadable bundle manifest ({e})") from None
-    if not isinstance(manifest["labels"], list) or "default_model" not in manifest or "max_length" not in manifest:
-        raise PredictorError(f"{bundle}: bundle manifest lacks labels, default_model or max_length")
+    if not isinstance(manifest["labels"], list) or "default_model" not in manifest:
+        raise PredictorError(f"{bundle}: bundle manifest lacks labels or default_model")
     return manifest
+
+
+def read_manifest(bundle: Path, *required: str) -> dict:
+    """bundle.json with labels.json's labels; a missing ``required`` key is a one-line PredictorError."""
+    manifest = _read_manifest(Path(bundle))
+    missing = [k for k in required if k not in manifest]
+    if missing:
+        raise PredictorError(f"{bundle}: bundle manifest lacks {', '.join(missing)}")
+    return manifest
+
+
+def run_cli(bundle: str, inputs: list[str], file: str | None, as_json: bool) -> int:
+    """`ftui predict` for a text-classification bundle: one line per text."""
+    for result in Predictor(bundle).predict(read_texts(inputs, file)):
+        print(format_result(result, as_json))
+    return 0
 
 
 def _first_line(e: Exception) -> str:

@@ -15,8 +15,8 @@ class VariantResult:
     name: str  # fp32, O1, O2, int8
     file: str
     size_bytes: int
-    metrics: dict  # metrics.compare(): max/mean |Δ|, agreement, accuracy, f1_macro, accuracy_drop_pts
-    shapes: dict  # validate.check_shapes()
+    metrics: dict  # the task's compare(): max/mean |Δ|, agreement, task metrics, accuracy_drop_pts
+    shapes: dict  # the task's shape_check()
     note: str = ""  # e.g. "dynamic int8, per-channel weights"
 
 
@@ -30,8 +30,11 @@ class ExportReport:
     labels: list[str] = field(default_factory=list)
     max_length: int = 0
     opset: int = 0
-    tokenization: dict = field(default_factory=dict)
-    pytorch: dict = field(default_factory=dict)  # accuracy, f1_macro, size_bytes
+    task: str = "sequence-classification"
+    primary_metric: str = "accuracy"  # what accuracy_drop_pts measures (entity F1 for NER)
+    columns: list = field(default_factory=lambda: [["acc", "accuracy"], ["F1", "f1_macro"]])
+    preprocessing: dict = field(default_factory=dict)  # the tokenizer / image-processor check
+    pytorch: dict = field(default_factory=dict)  # the task metrics, size_bytes
     variants: list[VariantResult] = field(default_factory=list)
     int8_tried: list[dict] = field(default_factory=list)  # every int8 scheme tried, with its accuracy drop
     benchmark: list[dict] = field(default_factory=list)
@@ -53,7 +56,8 @@ class ExportReport:
             "v": 1, "passed": self.passed, "failed_gates": self.failed_gates,
             "source": self.source, "checkpoint": self.checkpoint, "bundle": str(self.bundle_path),
             "data": self.data, "rows": self.rows, "labels": self.labels, "max_length": self.max_length,
-            "opset": self.opset, "default_model": self.default_model, "tokenization": self.tokenization,
+            "opset": self.opset, "default_model": self.default_model, "task": self.task,
+            "primary_metric": self.primary_metric, "preprocessing": self.preprocessing,
             "pytorch": self.pytorch, "variants": [vars(v) for v in self.variants], "int8_tried": self.int8_tried,
             "benchmark": {"setup": self.benchmark_setup, "rows": self.benchmark},
             "gates": [g.to_dict() for g in self.gates], "timings": self.timings,
@@ -73,22 +77,24 @@ class ExportReport:
         return "\n".join(lines)
 
     def _validation_table(self) -> list[str]:
-        head = f"{'validation':<12}{'file':<20}{'size':>9}  {'max|Δ|':>8}  {'mean|Δ|':>8}  {'agree':>7}  {'acc':>6}  {'F1':>6}  {'drop':>6}"
+        heads = "".join(f"  {h:>6}" for h, _ in self.columns)
+        head = f"{'validation':<12}{'file':<20}{'size':>9}  {'max|Δ|':>8}  {'mean|Δ|':>8}  {'agree':>7}{heads}  {'drop':>6}"
         pt = self.pytorch
+        cells = lambda m: "".join(f"  {100 * m.get(k, 0):6.2f}" for _, k in self.columns)  # noqa: E731
         rows = [head, f"{'pytorch':<12}{'model.safetensors':<20}{_mb(pt.get('size_bytes', 0)):>9}  {'':>8}  {'':>8}  "
-                      f"{'':>7}  {100 * pt.get('accuracy', 0):6.2f}  {100 * pt.get('f1_macro', 0):6.2f}  {'':>6}"]
+                      f"{'':>7}{cells(pt)}  {'':>6}"]
         for v in self.variants:
             m = v.metrics
             rows.append(f"{v.name:<12}{v.file:<20}{_mb(v.size_bytes):>9}  {m['max_abs_diff']:8.1e}  {m['mean_abs_diff']:8.1e}  "
-                        f"{100 * m['label_agreement']:6.2f}%  {100 * m['accuracy']:6.2f}  {100 * m['f1_macro']:6.2f}  "
-                        f"{m['accuracy_drop_pts']:6.2f}")
+                        f"{100 * m['label_agreement']:6.2f}%{cells(m)}  {m['accuracy_drop_pts']:6.2f}")
         rows += [f"  {v.name}: {v.note}" for v in self.variants if v.note]
         return rows
 
     def _latency_table(self) -> list[str]:
         s = self.benchmark_setup
         base = {r["batch"]: r["median_ms"] for r in self.benchmark if r["runtime"] == "pytorch"}
-        rows = [f"latency ms  ({s.get('threads')} threads, sequence {s.get('sequence')}; median / p90)",
+        sizes = ", ".join(f"{k} {v}" for k, v in s.items() if k in ("sequence", "image"))
+        rows = [f"latency ms  ({s.get('threads')} threads, {sizes}; median / p90)",
                 f"{'runtime':<12}{'batch 1':>17}{'batch 32':>19}{'items/s @32':>13}{'speedup @1':>12}{'speedup @32':>13}"]
         for name in dict.fromkeys(r["runtime"] for r in self.benchmark):
             by = {r["batch"]: r for r in self.benchmark if r["runtime"] == name}

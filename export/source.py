@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ExportError
+from .tasks import ExportTask, task_for
 
-# Architectures optimum exports for sequence classification that ftui has checked end to end.
-SUPPORTED_MODEL_TYPES = ("bert", "distilbert", "roberta", "xlm-roberta", "deberta-v2", "electra", "mpnet")
-TOKENIZER_FILE = "tokenizer.json"
 DEFAULT_MAX_LENGTH = 128
 
 
@@ -27,7 +25,7 @@ class ExportSource:
 
     checkpoint: Path
     run_dir: Path | None
-    model_type: str
+    task: ExportTask
     labels: list[str]  # index = class id
     max_length: int
     validation: Path | None  # the run's saved split, if any
@@ -48,13 +46,11 @@ def resolve_source(path: Path) -> ExportSource:
     else:
         raise ExportError(f"{path}: not an ftui run (no recipe.toml or events.jsonl) nor an HF checkpoint (no config.json)")
     config = _read_json(checkpoint / "config.json")
-    model_type = _check_architecture(checkpoint, config)
+    task = task_for(checkpoint, config)
     labels = _labels(checkpoint, config)
-    if not (checkpoint / TOKENIZER_FILE).is_file():
-        raise ExportError(f"{checkpoint}: no {TOKENIZER_FILE} (a fast tokenizer is needed for the bundle)")
     recipe = run_dir / "recipe.toml" if run_dir and (run_dir / "recipe.toml").is_file() else None
     validation = run_dir / "data" / "validation.jsonl" if run_dir else None
-    return ExportSource(checkpoint, run_dir, model_type, labels, _max_length(recipe, checkpoint, config),
+    return ExportSource(checkpoint, run_dir, task, labels, _max_length(recipe, checkpoint, config),
                         validation if validation and validation.is_file() else None, recipe)
 
 
@@ -94,18 +90,6 @@ def _read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ExportError(f"{path}: not a JSON object")
     return data
-
-
-def _check_architecture(checkpoint: Path, config: dict) -> str:
-    model_type = config.get("model_type", "")
-    archs = config.get("architectures") or []
-    if not any(a.endswith("ForSequenceClassification") for a in archs):
-        raise ExportError(f"{checkpoint}: unsupported task {archs or 'unknown'}: "
-                          "only sequence classification (…ForSequenceClassification) is exported")
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ExportError(f"{checkpoint}: unsupported architecture {model_type!r} "
-                          f"(supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
-    return model_type
 
 
 def _labels(checkpoint: Path, config: dict) -> list[str]:

@@ -15,13 +15,16 @@ def load_tokenizer(model: ResolvedModel, trust_remote_code: bool = False):
         raise ModelError(f"model {model.name!r}: cannot load its tokenizer ({_first_line(e)})") from None
 
 
-def load_for_classification(model: ResolvedModel, labels: list[str], trust_remote_code: bool = False):
-    """A sequence-classification model initialised from the pretrained weights.
+def load_for_classification(model: ResolvedModel, labels: list[str], trust_remote_code: bool = False,
+                            head: str = "AutoModelForSequenceClassification"):
+    """A model with a classification ``head`` (an AutoModelFor... name: sequence, token or image
+    classification) initialised from the pretrained weights.
 
     The head is new (sized to ``labels``); ``id2label``/``label2id`` travel in its config so
     every checkpoint and export knows the label names.
     """
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    import transformers
+    from transformers import AutoConfig
     from transformers.utils import logging as hf_logging
 
     id2label = dict(enumerate(labels))
@@ -34,7 +37,7 @@ def load_for_classification(model: ResolvedModel, labels: list[str], trust_remot
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
-            return AutoModelForSequenceClassification.from_pretrained(
+            return getattr(transformers, head).from_pretrained(
                 model.source, config=config, trust_remote_code=trust_remote_code,
                 ignore_mismatched_sizes=True,
             )
@@ -43,7 +46,8 @@ def load_for_classification(model: ResolvedModel, labels: list[str], trust_remot
     except ModelError:
         raise
     except Exception as e:
-        raise ModelError(f"model {model.name!r}: cannot load for sequence classification ({_first_line(e)})") from None
+        task = head.removeprefix("AutoModelFor").replace("Classification", " classification").lower()
+        raise ModelError(f"model {model.name!r}: cannot load for {task} ({_first_line(e)})") from None
 
 
 def count_parameters(model) -> tuple[int, int]:

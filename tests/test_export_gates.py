@@ -28,8 +28,8 @@ def test_perturbed_fp32_weights_fail_the_atol_gate(tiny_run, monkeypatch, capsys
 
     real = convert.export_onnx
 
-    def export_then_perturb(model, checkpoint, out_dir):
-        path = real(model, checkpoint, out_dir)
+    def export_then_perturb(model, checkpoint, out_dir, task):
+        path = real(model, checkpoint, out_dir, task)
         shift_classifier_bias(path, label=1, amount=0.01)  # small: labels barely move, logits do
         return path
 
@@ -84,7 +84,7 @@ def test_gate_boundaries():
     assert gates.atol_gate("fp32", 1e-4, 1e-4).passed and not gates.atol_gate("fp32", 1.1e-4, 1e-4).passed
     assert gates.accuracy_gate("int8", 1.0, 1.0).passed and not gates.accuracy_gate("int8", 1.01, 1.0).passed
     assert not gates.tokenization_gate({"texts": 3, "mismatches": 1, "first_mismatch": "x"}).passed
-    bad = {"batch": 3, "sequence": 17, "output_shape": [3, 3], "static_axes": ["input_ids[0]"], "ok": False}
+    bad = {"input": "batch 3 x sequence 17", "output_shape": [3, 3], "static_axes": ["input_ids[0]"], "ok": False}
     assert "input_ids[0]" in gates.shape_gate("fp32", bad).detail and not gates.shape_gate("fp32", bad).passed
 
 

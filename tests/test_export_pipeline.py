@@ -40,7 +40,7 @@ def test_fp32_export_end_to_end(tiny_run, tiny_checkpoint, validation_rows, caps
     assert fp32["name"] == "fp32" and fp32["metrics"]["max_abs_diff"] <= 1e-4
     assert fp32["metrics"]["label_agreement"] == 1.0
     assert fp32["shapes"]["output_shape"] == [3, 3] and fp32["shapes"]["static_axes"] == []
-    assert report["tokenization"]["mismatches"] == 0
+    assert report["preprocessing"]["mismatches"] == 0
     # The reported PyTorch accuracy is what transformers itself gets on the same split.
     truth = np.array([LABELS.index(r["label"]) for r in validation_rows])
     pred = pytorch_predictions(tiny_checkpoint, [r["text"] for r in validation_rows])

@@ -88,7 +88,7 @@ def test_demo_tweets_reads_every_row_despite_bad_bytes():
 
 
 def test_default_sample_sizes_and_class_balance():
-    data = load_task_data(DataSection(), seed=42)
+    data = load_task_data(DataSection(train="demo:tweets"), seed=42)
     assert len(data.train) == 4000 and len(data.validation) == 1000
     share = data.train.labels.count("negative") / 4000
     assert 0.40 < share < 0.45  # 16186 / 38158 = 0.424 of the corpus

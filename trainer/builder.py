@@ -5,15 +5,16 @@ from __future__ import annotations
 import math
 
 import torch
-from transformers import DataCollatorWithPadding, TrainingArguments
+from transformers import TrainingArguments
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from ftui.models.loading import count_parameters, load_for_classification, load_tokenizer
+from ftui.models.loading import count_parameters
 
 from .callback import FtuiCallback
 from .distributed import world_size
-from .features import TokenizedDataset, classification_metrics
 from .ftui_trainer import FtuiTrainer
+from .strategies import apply_strategy
+from .tasks import task_module
 
 
 def pick_precision(requested: str) -> str:
@@ -30,24 +31,17 @@ def build_trainer(run, recipe, model_ref, data, events):
     if t.threads:
         torch.set_num_threads(t.threads)
     torch.manual_seed(recipe.run.seed)
-    tokenizer = load_tokenizer(model_ref, recipe.model.trust_remote_code)
-    model = load_for_classification(model_ref, data.label_names, recipe.model.trust_remote_code)
-    if t.strategy == "frozen":
-        for param in model.base_model.parameters():
-            param.requires_grad = False
-    train_set = TokenizedDataset(data.train, tokenizer, data.label_names, recipe.data.max_length)
-    val_set = TokenizedDataset(data.validation, tokenizer, data.label_names, recipe.data.max_length)
+    parts = task_module(recipe.task.type).build(model_ref, recipe, data)
+    model = apply_strategy(parts.model, t, recipe.task.type)
     precision = pick_precision(t.precision)
-    args = training_arguments(run, recipe, precision)
+    args = training_arguments(run, recipe, precision, group_by_length=t.group_by_length and parts.group_by_length)
     callback = FtuiCallback(run.path, events=events, metric=recipe.early_stopping.metric,
                             patience=recipe.early_stopping.patience, min_delta=recipe.early_stopping.min_delta,
-                            tokens_per_sample=train_set.mean_length())
-    num_labels = len(data.label_names)
+                            tokens_per_sample=parts.tokens_per_sample)
     trainer = FtuiTrainer(
-        model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None),
-        processing_class=tokenizer,
-        compute_metrics=lambda p: classification_metrics(p.predictions, p.label_ids, num_labels),
+        model=model, args=args, train_dataset=parts.train_set, eval_dataset=parts.val_set,
+        data_collator=parts.collator, processing_class=parts.processing_class,
+        compute_metrics=parts.compute_metrics,
         callbacks=[callback], events=events, strategy=t.strategy, llrd_decay=t.llrd_decay,
         keep_checkpoints=recipe.checkpoint.keep,
     )
@@ -58,9 +52,8 @@ def build_trainer(run, recipe, model_ref, data, events):
     info = {
         "model": recipe.model.name, "model_source": model_ref.source, "task": recipe.task.type,
         "labels": data.label_names, "metric": recipe.early_stopping.metric,
-        "train_rows": len(train_set), "validation_rows": len(val_set),
-        "mean_tokens": round(train_set.mean_length(), 1),
-        "total_steps": _total_steps(trainer, len(train_set), t),
+        "train_rows": len(parts.train_set), "validation_rows": len(parts.val_set), **parts.info,
+        "total_steps": _total_steps(trainer, len(parts.train_set), t),
         "epochs": t.epochs, "batch_size": t.batch_size, "grad_accum": t.grad_accum,
         "params_total": total, "params_trainable": trainable, "strategy": t.strategy,
         "precision": precision, "device": str(args.device), "world_size": args.world_size,
@@ -68,7 +61,7 @@ def build_trainer(run, recipe, model_ref, data, events):
     return trainer, callback, info
 
 
-def training_arguments(run, recipe, precision: str) -> TrainingArguments:
+def training_arguments(run, recipe, precision: str, group_by_length: bool | None = None) -> TrainingArguments:
     t, c = recipe.train, recipe.checkpoint
     eval_kwargs = {"eval_strategy": "steps", "eval_steps": t.eval_every} if t.eval_every else {"eval_strategy": "epoch"}
     if c.every:
@@ -82,7 +75,7 @@ def training_arguments(run, recipe, precision: str) -> TrainingArguments:
         per_device_eval_batch_size=t.eval_batch_size, gradient_accumulation_steps=t.grad_accum,
         warmup_ratio=t.warmup_ratio, lr_scheduler_type=t.scheduler, weight_decay=t.weight_decay,
         max_grad_norm=t.max_grad_norm, bf16=precision == "bf16", fp16=precision == "fp16",
-        group_by_length=t.group_by_length, logging_strategy="steps", logging_steps=t.logging_steps,
+        group_by_length=t.group_by_length if group_by_length is None else group_by_length, logging_strategy="steps", logging_steps=t.logging_steps,
         logging_first_step=True, logging_nan_inf_filter=False,  # ftui shows NaN, never hides it
         seed=recipe.run.seed, data_seed=recipe.run.seed, report_to="none", disable_tqdm=True,
         save_only_model=False, save_safetensors=True, dataloader_num_workers=0,

@@ -27,6 +27,10 @@ from .stepsync import Decision, StepSync
 PAUSE_POLL_S = 0.2
 
 
+# What HF adds to every evaluation's metrics besides the task's own: the eval event has duration_s.
+HF_TIMINGS = ("runtime", "samples_per_second", "steps_per_second", "epoch")
+
+
 class FtuiCallback(TrainerCallback):
     def __init__(self, run_dir, events: EventLog | None = None, metric: str = "accuracy",
                  patience: int = 0, min_delta: float = 0.0, tokens_per_sample: float | None = None):
@@ -178,7 +182,7 @@ class FtuiCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         metrics = {k.removeprefix("eval_"): v for k, v in (metrics or {}).items()}
-        shown = {k: metrics[k] for k in ("loss", "accuracy", "f1_macro") if k in metrics}
+        shown = {k: v for k, v in metrics.items() if k not in HF_TIMINGS and isinstance(v, (int, float))}
         self.last_eval = (state.global_step, shown)
         self._emit("eval", state.global_step, epoch=round(state.epoch or 0, 4), metrics=shown,
                    duration_s=metrics.get("runtime"))

@@ -12,20 +12,27 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import RecipeError
+from .tasks import DEMO_DATA, TASKS
 
 
 @dataclass
 class ModelSection:
-    name: str = "minilm-l6"          # preset (ftui models), local HF folder, or hub id org/name
+    name: str = ""                   # preset (ftui models), local HF folder, or hub id; empty = the task's default
     trust_remote_code: bool = False  # run code shipped with a hub model: only for models you trust
 
 
 @dataclass
 class DataSection:
-    train: str = "demo:tweets"       # CSV/TSV/JSONL/Parquet file, or demo:tweets / demo:bbc-news
+    train: str = ""                  # a file, folder or demo:* (ftui models lists them); empty = the task's demo
     validation: str = ""             # a separate file; empty = a stratified split of train
     text_column: str = "text"
     label_column: str = "label"
+    tokens_column: str = "tokens"    # token-classification JSONL/Parquet: each row's list of words
+    tags_column: str = "tags"        # token-classification JSONL/Parquet: each row's list of tags (BIO)
+    image_column: str = "image"      # image-classification CSV/JSONL: image path, relative to the file
+    image_size: int = 0              # image-classification: input side in pixels; 0 = the processor's
+    augment: bool = True             # image-classification: random resized crop, training only
+    augment_flip: bool = False       # image-classification, with augment: mirror left-right (photos yes, digits no)
     validation_fraction: float = 0.2
     max_train_rows: int = 4000       # 0 = all rows (a stratified, seeded sample otherwise)
     max_validation_rows: int = 1000  # 0 = all rows
@@ -36,7 +43,7 @@ class DataSection:
 
 @dataclass
 class TaskSection:
-    type: str = "sequence-classification"
+    type: str = "sequence-classification"  # | token-classification (NER) | image-classification
 
 
 @dataclass
@@ -52,8 +59,12 @@ class TrainSection:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     precision: str = "auto"          # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
-    strategy: str = "full"           # full | frozen (head only) | llrd (layer-wise lr decay)
+    strategy: str = "full"           # full | frozen (head only) | llrd (layer-wise lr decay) | lora
     llrd_decay: float = 0.9          # with strategy = "llrd": lr multiplier per layer down the stack
+    lora_r: int = 8                  # with strategy = "lora": rank of the low-rank adapters
+    lora_alpha: float = 16.0         # with strategy = "lora": adapter scaling is alpha / r
+    lora_dropout: float = 0.05       # with strategy = "lora": dropout on the adapter input
+    lora_targets: str = ""           # with strategy = "lora": module names, comma-separated; empty = usual ones
     group_by_length: bool = True     # batches of similar length: less padding, faster
     logging_steps: int = 10
     eval_every: int = 0              # steps between evaluations; 0 = once an epoch
@@ -62,7 +73,7 @@ class TrainSection:
 
 @dataclass
 class EarlyStoppingSection:
-    metric: str = "accuracy"         # accuracy | f1_macro | loss
+    metric: str = ""                 # accuracy | f1_macro | loss; NER: f1 | precision | recall; empty = task's
     patience: int = 0                # evaluations without improvement before stopping; 0 = off
     min_delta: float = 0.0
 
@@ -95,18 +106,19 @@ class Recipe:
 
 
 CHOICES = {
-    ("task", "type"): ("sequence-classification",),
+    ("task", "type"): tuple(TASKS),
     ("train", "scheduler"): ("linear", "cosine", "constant_with_warmup", "constant"),
     ("train", "precision"): ("auto", "fp32", "bf16", "fp16"),
-    ("train", "strategy"): ("full", "frozen", "llrd"),
-    ("early_stopping", "metric"): ("accuracy", "f1_macro", "loss"),
+    ("train", "strategy"): ("full", "frozen", "llrd", "lora"),
     ("data", "encoding_errors"): ("strict", "replace", "ignore"),
 }
 POSITIVE = {("train", "lr"), ("train", "batch_size"), ("train", "eval_batch_size"), ("train", "grad_accum"),
-            ("train", "epochs"), ("train", "logging_steps"), ("data", "max_length"), ("checkpoint", "keep")}
+            ("train", "epochs"), ("train", "logging_steps"), ("data", "max_length"), ("checkpoint", "keep"),
+            ("train", "lora_r"), ("train", "lora_alpha")}
 NON_NEGATIVE = {("data", "max_train_rows"), ("data", "max_validation_rows"), ("train", "weight_decay"),
                 ("train", "max_grad_norm"), ("train", "eval_every"), ("checkpoint", "every"),
-                ("early_stopping", "patience"), ("train", "threads"), ("train", "warmup_ratio")}
+                ("early_stopping", "patience"), ("train", "threads"), ("train", "warmup_ratio"),
+                ("data", "image_size")}
 
 
 def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -> Recipe:
@@ -117,8 +129,22 @@ def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -
     recipe = from_dict(raw, source=str(path) if path else "recipe")
     for dotted, value in (overrides or {}).items():
         set_value(recipe, dotted, value)
+    fill_task_defaults(recipe)
     validate(recipe)
     return recipe
+
+
+def fill_task_defaults(recipe: Recipe) -> None:
+    """Empty model, data and metric keys become the task's defaults, so the saved recipe names them."""
+    task = TASKS.get(recipe.task.type)
+    if task is None:
+        return  # validate() says which task types exist
+    if not recipe.model.name and not task.default_model:
+        raise RecipeError(f"{recipe.task.type} has no offline default model: set model.name to a local HF "
+                          "folder or a hub id (e.g. microsoft/resnet-50 on a machine with internet)")
+    recipe.model.name = recipe.model.name or task.default_model
+    recipe.data.train = recipe.data.train or task.default_data
+    recipe.early_stopping.metric = recipe.early_stopping.metric or task.metrics[0]
 
 
 def _read_toml(path: Path) -> dict:
@@ -187,6 +213,16 @@ def validate(recipe: Recipe) -> None:
     for section, key in NON_NEGATIVE:
         if getattr(getattr(recipe, section), key) < 0:
             raise RecipeError(f"{section}.{key} must not be negative")
+    metrics = TASKS[recipe.task.type].metrics
+    if recipe.early_stopping.metric not in metrics:
+        raise RecipeError(f"early_stopping.metric = {recipe.early_stopping.metric!r} is not one of: "
+                          f"{', '.join(metrics)} ({recipe.task.type})")
+    demo = DEMO_DATA.get(recipe.data.train)
+    if demo is not None and demo.task != recipe.task.type:
+        raise RecipeError(f"data.train = {recipe.data.train!r} is {demo.task} data, but task.type is "
+                          f"{recipe.task.type!r} (its demo data: {TASKS[recipe.task.type].default_data})")
+    if recipe.train.strategy == "lora" and not 0 <= recipe.train.lora_dropout < 1:
+        raise RecipeError("train.lora_dropout must be in [0, 1)")
     if not 0 < recipe.data.validation_fraction < 1:
         raise RecipeError("data.validation_fraction must be between 0 and 1")
     if not 0 < recipe.train.llrd_decay <= 1:

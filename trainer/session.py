@@ -13,13 +13,13 @@ import time
 import traceback
 from pathlib import Path
 
-from .data import load_task_data, write_jsonl
 from .errors import RunDirError, TrainingFailed
 from .distributed import global_rank, world_size
 from .events import EventLog, NullEventLog
 from .recipe import Recipe, load_recipe, to_toml
 from .rundir import (RunDir, create_run, folder_size, list_checkpoints, open_run, write_atomic,
                      write_pidfile)
+from .tasks import load_task_data, task_module
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "nan_halted": 3, "failed": 1}
 
@@ -37,7 +37,7 @@ def prepare_run(recipe: Recipe) -> RunDir:
     from ftui.models.presets import resolve_model
 
     resolve_model(recipe.model.name)
-    load_task_data(recipe.data, recipe.run.seed)
+    load_task_data(recipe.data, recipe.run.seed, recipe.task.type)
     name = recipe.run.name or default_run_name(recipe)
     recipe.run.name = name
     run = create_run(Path(recipe.run.output_dir) / name)
@@ -76,7 +76,7 @@ def _train(run: RunDir, recipe: Recipe, events: EventLog, resume: bool, argv) ->
     from .checkpoints import newest_good_checkpoint
 
     model_ref = resolve_model(recipe.model.name)
-    data = load_task_data(recipe.data, recipe.run.seed)
+    data = load_task_data(recipe.data, recipe.run.seed, recipe.task.type)
     warn = lambda m: events.emit("log", 0, level="warning", message=m)  # noqa: E731
     checkpoint = newest_good_checkpoint(run, warn) if resume else None
     if resume and checkpoint is None:
@@ -89,9 +89,9 @@ def _train(run: RunDir, recipe: Recipe, events: EventLog, resume: bool, argv) ->
     if global_rank() == 0 and (not resume or not run.env.exists()):
         write_atomic(run.env, json.dumps(collect_env(recipe.run.seed, argv), indent=2))
     if global_rank() == 0 and not run.validation_data.exists():
-        write_jsonl(data.validation, run.validation_data)
+        task_module(recipe.task.type).write_validation(data, run)
     if data.dropped_rows:
-        warn(f"{data.dropped_rows} rows with an empty text or label were skipped")
+        warn(f"{data.dropped_rows} rows with an empty input or label were skipped")
     start_step = _checkpoint_step(checkpoint)
     events.emit("run_start", start_step, run=run.name, resumed_from=str(checkpoint) if checkpoint else None, **info)
     return _loop(run, trainer, callback, events, checkpoint, recipe)

@@ -53,8 +53,10 @@ def _add_train(sub) -> None:
     p.add_argument("--resume", metavar="RUN", help="continue a run from its newest good checkpoint")
     p.add_argument("--name", help="run name (default: <model>-<data>-<time>)")
     o = p.add_argument_group("recipe overrides")
+    o.add_argument("--task", choices=("sequence-classification", "token-classification", "image-classification"),
+                   help="what to fine-tune for (default: sequence-classification)")
     o.add_argument("--model", help="preset name, local HF folder or hub id")
-    o.add_argument("--data", help="training data: a file or demo:tweets / demo:bbc-news")
+    o.add_argument("--data", help="training data: a file, an image folder or demo:* (see ftui models)")
     o.add_argument("--validation", help="validation data file (default: a stratified split)")
     o.add_argument("--epochs", type=float)
     o.add_argument("--lr", type=float, help="peak learning rate")
@@ -62,7 +64,7 @@ def _add_train(sub) -> None:
     o.add_argument("--max-steps", type=int)
     o.add_argument("--max-train-rows", type=int)
     o.add_argument("--seed", type=int)
-    o.add_argument("--strategy", choices=("full", "frozen", "llrd"))
+    o.add_argument("--strategy", choices=("full", "frozen", "llrd", "lora"))
     o.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="any recipe value, e.g. --set train.warmup_ratio=0.1 (repeatable)")
     g = p.add_argument_group("several processes (torchrun, DDP)")

@@ -13,7 +13,7 @@ DEFAULT_RUNS = "runs"
 def _overrides(args) -> list[str]:
     """CLI flags as ``section.key=value`` recipe overrides (flags first, then --set)."""
     flags = {
-        "model": "model.name", "data": "data.train", "validation": "data.validation",
+        "task": "task.type", "model": "model.name", "data": "data.train", "validation": "data.validation",
         "epochs": "train.epochs", "lr": "train.lr", "batch_size": "train.batch_size",
         "max_steps": "train.max_steps", "max_train_rows": "data.max_train_rows", "seed": "run.seed",
         "strategy": "train.strategy",
@@ -167,11 +167,19 @@ def _ago(t) -> str:
 
 def models(args) -> int:
     from ftui.models.presets import PRESETS, availability
+    from ftui.trainer.tasks import DEMO_DATA, TASKS, demo_available
 
     print(f"{'PRESET':<14} {'HUB ID':<42} {'AVAILABILITY':<36} DESCRIPTION")
     for p in PRESETS.values():
         print(f"{p.name:<14} {p.hub_id:<42} {availability(p):<36} {p.description}")
     print("Any local HF folder or hub id (org/name) works too: ftui train --model PATH_OR_ID")
+    print(f"\n{'TASK':<25} {'DEFAULT MODEL':<14} {'DEFAULT DATA':<19} WHAT")
+    for name, t in TASKS.items():
+        print(f"{name:<25} {t.default_model or '(set one)':<14} {t.default_data:<19} {t.summary}")
+    print(f"\n{'DEMO DATA':<19} {'TASK':<25} {'AVAILABILITY':<36} DESCRIPTION")
+    for name, d in DEMO_DATA.items():
+        where = "installed" if demo_available(d) else f"missing: {d.install}"
+        print(f"{name:<19} {d.task:<25} {where:<36} {d.description}")
     return 0
 
 

@@ -1,0 +1,154 @@
+"""Exporting sequence classification: texts in, one label per text out.
+
+The validation texts are tokenized by the bundle's predictor code from the tokenizer.json that
+ships in the bundle, sorted by length before batching (less padding, same logits) and put back
+in order; both runtimes get the same int64 arrays.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .convert import EXPORT_BATCH, EXPORT_SEQUENCE
+from .errors import ExportError
+from .predictor import encode_texts, load_tokenizer
+from .tasks import Examples, ExportTask, Split
+
+BATCH_SIZE = 32
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# The shape check runs a batch and a length the export never traced with.
+CHECK_BATCH, CHECK_SEQUENCE = EXPORT_BATCH + 1, EXPORT_SEQUENCE + 1
+TOKENIZER_FILE = "tokenizer.json"
+BENCHMARK_SEQUENCE = 128
+
+
+class TextClassification(ExportTask):
+    name = "sequence-classification"
+    optimum_task = "text-classification"
+    auto_class = "AutoModelForSequenceClassification"
+    model_types = ("bert", "distilbert", "roberta", "xlm-roberta", "deberta-v2", "electra", "mpnet")
+
+    def check_checkpoint(self, checkpoint: Path, config: dict) -> None:
+        if not (checkpoint / TOKENIZER_FILE).is_file():
+            raise ExportError(f"{checkpoint}: no {TOKENIZER_FILE} (a fast tokenizer is needed for the bundle)")
+
+    def load_examples(self, path: Path, labels: list[str]) -> Examples:
+        from .data import load_examples
+
+        texts, ids = load_examples(path, labels)
+        return Examples(texts, np.array(ids), Path(path))
+
+    def tokenizer(self, source, max_length: int | None = None):
+        return load_tokenizer(source.checkpoint / TOKENIZER_FILE, max_length or source.max_length,
+                              pad_token(source.checkpoint))
+
+    def split(self, source, examples: Examples, input_names: list[str]) -> Split:
+        names = [n for n in MODEL_INPUTS if n in input_names]  # DistilBERT takes no token_type_ids
+        return encode_split(self.tokenizer(source), examples.inputs, names)
+
+    def compare(self, logits, reference, examples: Examples) -> dict:
+        from .metrics import compare
+
+        return compare(logits, reference, examples.truth)
+
+    def task_metrics(self, logits, examples: Examples) -> dict:
+        from .metrics import task_metrics
+
+        return task_metrics(logits, examples.truth)
+
+    def preprocessing_check(self, source, examples: Examples):
+        from .gates import tokenization_gate
+
+        check = check_tokenization(source.checkpoint, self.tokenizer(source), examples.inputs, source.max_length)
+        return check, tokenization_gate(check)
+
+    def shape_check(self, session, source, examples: Examples, static_axes: list[str]) -> dict:
+        tok = self.tokenizer(source, CHECK_SEQUENCE)
+        tok.enable_padding(pad_id=tok.padding["pad_id"], pad_token=tok.padding["pad_token"], length=CHECK_SEQUENCE)
+        texts = (examples.inputs * CHECK_BATCH)[:CHECK_BATCH]
+        inputs = encode_texts(tok, texts, [i.name for i in session.get_inputs()])
+        shape = list(session.run(None, inputs)[0].shape)
+        n_labels = len(source.labels)
+        return {"input": f"batch {CHECK_BATCH} x sequence {CHECK_SEQUENCE}", "output_shape": shape,
+                "static_axes": static_axes, "ok": shape == [CHECK_BATCH, n_labels] and not static_axes}
+
+    def benchmark_inputs(self, source, bundle: Path, examples: Examples, input_names: list[str], batches):
+        sequence = min(BENCHMARK_SEQUENCE, source.max_length)
+        return fixed_inputs(bundle / TOKENIZER_FILE, examples.inputs, input_names, sequence, batches), \
+            {"sequence": sequence}
+
+    def manifest(self, source, bundle: Path) -> dict:
+        return {"max_length": source.max_length, "pad_token": pad_token(bundle)}
+
+    def readme_usage(self, report) -> str:
+        return TEXT_USAGE.format(default_model=report.default_model, max_length=report.max_length)
+
+
+def encode_split(tokenizer, texts: list[str], input_names: list[str]) -> Split:
+    lengths = [sum(e.attention_mask) for e in tokenizer.encode_batch(texts)]  # real tokens, padding excluded
+    order = np.argsort(lengths, kind="stable")
+    ordered = [texts[i] for i in order]
+    batches = [encode_texts(tokenizer, ordered[i:i + BATCH_SIZE], input_names)
+               for i in range(0, len(ordered), BATCH_SIZE)]
+
+    def collect(outputs: list[np.ndarray]) -> np.ndarray:
+        sorted_logits = np.concatenate(outputs)
+        out = np.empty_like(sorted_logits)
+        out[order] = sorted_logits
+        return out
+
+    return Split(batches, collect)
+
+
+def check_tokenization(checkpoint: Path, tokenizer, texts: list[str], max_length: int) -> dict:
+    """Counts texts whose ids from the bundle's tokenizer differ from the checkpoint's HF tokenizer (what training used)."""
+    from transformers import AutoTokenizer
+
+    hf = AutoTokenizer.from_pretrained(checkpoint)
+    expected = hf(texts, truncation=True, max_length=max_length)["input_ids"]
+    got = [e.ids[:sum(e.attention_mask)] for e in tokenizer.encode_batch(texts)]
+    bad = [i for i, (a, b) in enumerate(zip(expected, got)) if list(a) != list(b)]
+    return {"texts": len(texts), "mismatches": len(bad), "first_mismatch": texts[bad[0]][:80] if bad else None}
+
+
+def fixed_inputs(tokenizer_path: Path, texts: list[str], input_names: list[str], sequence: int,
+                 batches=(1, 32)) -> dict[int, dict]:
+    """Real texts padded or truncated to exactly `sequence` tokens, for each benchmark batch size."""
+    tok = load_tokenizer(tokenizer_path, sequence)
+    tok.enable_padding(pad_id=tok.padding["pad_id"], pad_token=tok.padding["pad_token"], length=sequence)
+    return {b: encode_texts(tok, (texts * b)[:b], input_names) for b in batches}
+
+
+def pad_token(folder: Path) -> str:
+    """The pad token named in tokenizer_config.json (a string or an AddedToken dict); [PAD] otherwise."""
+    try:
+        pad = json.loads((folder / "tokenizer_config.json").read_text()).get("pad_token") or "[PAD]"
+    except (OSError, ValueError):
+        return "[PAD]"
+    return pad.get("content", "[PAD]") if isinstance(pad, dict) else str(pad)
+
+
+TEXT_USAGE = """## Run it (needs only `pip install onnxruntime tokenizers numpy`)
+
+    python predict.py "some text"                 # inside this folder
+    python predict.py --file texts.txt --json     # one text a line; JSON with every label's score
+    python predict.py --model model.onnx "text"   # pick another ONNX file of the bundle
+
+From Python:
+
+    from predict import Predictor
+    Predictor("path/to/bundle").predict(["some text"])   # [{{"label", "score", "scores", "text"}}]
+
+With ftui installed: `ftui predict path/to/bundle "some text"`.
+
+With optimum: `ORTModelForSequenceClassification.from_pretrained("path/to/bundle", file_name="{default_model}")`
+and `AutoTokenizer.from_pretrained("path/to/bundle")`.
+
+Inputs are tokenized with `tokenizer.json`, truncated at {max_length} tokens and padded to
+the longest text of a batch, exactly as during validation. The int8 model quantizes activations
+per batch (dynamic quantization), so its logits shift slightly with what shares the batch;
+validation ran it in length-sorted batches of 32.
+"""
