@@ -19,7 +19,9 @@ from .report import ExportReport, VariantResult
 from .source import ExportSource, resolve_source
 
 Progress = Callable[[str, str], None]
-# The bundle's default model is the first of these whose gates passed: smallest and fastest first.
+# Without a benchmark, the bundle's default model is the first of these whose gates passed: smallest
+# and (for transformers on CPU) fastest first. With one, the fastest passing variant at batch 1 wins:
+# onnxruntime's dynamic int8 convolutions, for one, are slower than fp32 on CPU.
 PREFERENCE = ("int8", "O2", "O1", "fp32")
 
 
@@ -71,9 +73,9 @@ class _Export:
         if self.opts.quantize:
             self.add_int8(ref)
         self.lap("variants", t)
-        self.report.default_model = self.default_model()
         if self.opts.benchmark:
             self.benchmark(model)
+        self.report.default_model = self.default_model()
         self.report.timings = {**self.timings, "total_s": time.perf_counter() - self.start}
         self.write_manifest()
         finish_bundle(self.bundle, self.report, self.source.recipe, self.task)
@@ -161,9 +163,17 @@ class _Export:
         self.add_variant(chosen)
 
     def default_model(self) -> str:
+        """The first passing variant in PREFERENCE order among those within 10% of the fastest at batch 1."""
         failed = self.report.failed_gates
         ok = {v.name: v.file for v in self.report.variants if not any(g.startswith(v.name + " ") for g in failed)}
-        return next((ok[n] for n in PREFERENCE if n in ok), "model.onnx")
+        ranked = [n for n in PREFERENCE if n in ok]
+        if not ranked:
+            return "model.onnx"
+        latency = {r["runtime"]: r["median_ms"] for r in self.report.benchmark if r["batch"] == 1}
+        if all(n in latency for n in ranked):
+            fastest = min(latency[n] for n in ranked)
+            ranked = [n for n in ranked if latency[n] <= 1.1 * fastest]
+        return ok[ranked[0]]
 
     def benchmark(self, model) -> None:
         from . import benchmark as bench

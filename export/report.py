@@ -66,7 +66,7 @@ class ExportReport:
     def to_text(self) -> str:
         verdict = "PASS" if self.passed else "FAIL: " + ", ".join(self.failed_gates)
         lines = [f"ftui export: {verdict}", f"bundle      {self.bundle_path}",
-                 f"checkpoint  {self.checkpoint}  ({len(self.labels)} labels, max_length {self.max_length}, opset {self.opset})",
+                 f"checkpoint  {self.checkpoint}  ({len(self.labels)} labels{self._max_length()}, opset {self.opset})",
                  f"data        {self.data}  ({self.rows} rows)", ""]
         lines += self._validation_table() + [""]
         if self.benchmark:
@@ -75,6 +75,9 @@ class ExportReport:
         if self.timings:
             lines += ["", "time        " + ", ".join(f"{k[:-2].replace('_', ' ')} {v:.1f}s" for k, v in self.timings.items())]
         return "\n".join(lines)
+
+    def _max_length(self) -> str:
+        return f", max_length {self.max_length}" if self.task != "image-classification" else ""
 
     def _validation_table(self) -> list[str]:
         heads = "".join(f"  {h:>6}" for h, _ in self.columns)

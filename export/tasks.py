@@ -57,7 +57,6 @@ class ExportTask:
     columns = (("acc", "accuracy"), ("F1", "f1_macro"))  # report table: (header, metric key)
     predictor_module = "predictor.py"  # the torch-free module copied into the bundle as predict.py
     support_modules: tuple[str, ...] = ()  # other torch-free modules predict.py imports, copied as they are
-    bundle_files: tuple[str, ...] = ()  # preprocessing files copied from the checkpoint into the bundle
 
     def check_checkpoint(self, checkpoint: Path, config: dict) -> None:
         """Refuses a checkpoint this task cannot bundle (missing preprocessing files, ...)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -100,3 +101,22 @@ def test_metrics_match_hand_computed_values():
     m = compare(got, ref, truth)
     assert m["accuracy"] == 0.6 and m["label_agreement"] == 0.6 and m["max_abs_diff"] == 2.0
     assert abs(m["accuracy_drop_pts"] - 40.0) < 1e-9
+
+
+def test_bundle_default_is_the_fastest_passing_variant_preferring_the_smaller():
+    from types import SimpleNamespace
+
+    from ftui.export.pipeline import _Export
+    from ftui.export.report import ExportReport, VariantResult
+
+    def choice(latency_ms: dict, failed: tuple = ()):
+        report = ExportReport("s", "c", Path("b"))
+        report.variants = [VariantResult(n, f"model.{n}.onnx", 1, {}, {}) for n in latency_ms]
+        report.gates = [gates.Gate(f"{n} accuracy drop", n not in failed, "") for n in latency_ms]
+        report.benchmark = [{"runtime": n, "batch": 1, "median_ms": ms} for n, ms in latency_ms.items()]
+        return _Export.default_model(SimpleNamespace(report=report))
+
+    assert choice({"fp32": 10.0, "int8": 5.0}) == "model.int8.onnx"             # transformers: int8 wins
+    assert choice({"fp32": 13.6, "int8": 49.3}) == "model.fp32.onnx"            # conv nets: int8 is slower
+    assert choice({"fp32": 10.0, "int8": 10.5}) == "model.int8.onnx"            # within 10%: the smaller
+    assert choice({"fp32": 10.0, "int8": 5.0}, failed=("int8",)) == "model.fp32.onnx"

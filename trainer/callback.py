@@ -153,7 +153,8 @@ class FtuiCallback(TrainerCallback):
         elapsed = max(now - last_t - self._paused_s, 1e-9)
         steps = step - last_step
         samples_per_s = steps * args.train_batch_size * args.gradient_accumulation_steps * args.world_size / elapsed
-        tokens_per_s = (tokens - last_tokens) * args.world_size / elapsed if tokens is not None else None
+        # No tokens seen (images have no attention mask): no token rate rather than 0 tokens/s.
+        tokens_per_s = (tokens - last_tokens) * args.world_size / elapsed if tokens else None
         if tokens_per_s is None and self.tokens_per_sample:
             tokens_per_s = samples_per_s * self.tokens_per_sample
         eta = (state.max_steps - step) * elapsed / steps if steps else None

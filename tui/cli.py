@@ -92,11 +92,11 @@ def _add_export(sub) -> None:
 
 
 def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="label texts with an exported bundle (onnxruntime only, no torch)")
+    p = sub.add_parser("predict", help="predict with an exported bundle: texts, or image paths (onnxruntime only, no torch)")
     p.add_argument("bundle", help="an export bundle folder")
-    p.add_argument("texts", nargs="*", help="texts to label")
-    p.add_argument("--file", help="a file of texts, one a line ('-' for stdin)")
-    p.add_argument("--json", action="store_true", help="JSON lines with all label scores")
+    p.add_argument("texts", nargs="*", metavar="inputs", help="texts to label or tag, or image files (image bundles)")
+    p.add_argument("--file", help="a file of inputs, one a line ('-' for stdin)")
+    p.add_argument("--json", action="store_true", help="JSON lines with all scores (and entity spans for NER)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,0 +1,245 @@
+"""Exporting image classification: images in, one label per image out.
+
+The validation images (run/data/validation.jsonl, or --data: a .jsonl/.csv with image and label,
+or a folder with one sub-folder per class) are preprocessed by the bundle's own numpy code
+(predictor_image.py); PyTorch and onnxruntime get the same float32 batches. A preprocessing gate
+checks that code against the checkpoint's HF image processor, image by image.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ExportError
+from .gates import Gate
+from .predictor import PredictorError
+from .predictor_image import ImagePreprocessing, load_image
+from .tasks import Examples, ExportTask, Split
+
+BATCH_SIZE = 32
+CHECK_BATCH = 3           # the export traces batch 2: the shape check runs a batch it never saw
+PIXEL_ATOL = 1e-5         # numpy vs HF processor, per pixel value (after normalization)
+PROCESSOR_FILE = "preprocessor_config.json"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+class ImageClassification(ExportTask):
+    name = "image-classification"
+    optimum_task = "image-classification"
+    auto_class = "AutoModelForImageClassification"
+    # Exported and validated by tests/test_image.py (resnet) and benchmarks/task_image.py --check-archs.
+    model_types = ("resnet", "convnext", "vit", "deit", "mobilenet_v2", "swin")
+    predictor_module = "predictor_image.py"
+    support_modules = ("predictor.py",)
+
+    def check_checkpoint(self, checkpoint: Path, config: dict) -> None:
+        self.pre = read_preprocessing(checkpoint)
+
+    def load_pytorch(self, checkpoint: Path):
+        import logging
+
+        # optimum's exporter reloads the image processor without use_fast, and transformers then warns
+        # that slow and fast processors differ: not this export's concern (the bundle ships the file itself).
+        logging.getLogger("transformers.models.auto.image_processing_auto").setLevel(logging.ERROR)
+        return super().load_pytorch(checkpoint)
+
+    def load_examples(self, path: Path, labels: list[str]) -> Examples:
+        paths, names = read_examples(Path(path))
+        from .data import _label_id
+
+        by_name = {name: i for i, name in enumerate(labels)}
+        ids = [_label_id(label, by_name, len(labels), Path(path), n) for n, label in enumerate(names, 1)]
+        return Examples(paths, np.array(ids), Path(path))
+
+    def pixels(self, source, examples: Examples) -> np.ndarray:
+        """The validation images resized and cropped, uint8 (N, H, W, 3): decoded once, normalized per batch."""
+        if "pixels" not in examples.extra:
+            try:
+                examples.extra["pixels"] = np.stack([self.pre.geometry(load_image(p)) for p in examples.inputs])
+            except PredictorError as e:
+                raise ExportError(f"{examples.path}: {e}") from None
+        return examples.extra["pixels"]
+
+    def split(self, source, examples: Examples, input_names: list[str]) -> Split:
+        name = "pixel_values" if "pixel_values" in input_names else input_names[0]
+        batches = NormalizedBatches(self.pixels(source, examples), self.pre, name)
+        return Split(batches, np.concatenate)
+
+    def compare(self, logits, reference, examples: Examples) -> dict:
+        from .metrics import compare
+
+        return compare(logits, reference, examples.truth)
+
+    def task_metrics(self, logits, examples: Examples) -> dict:
+        from .metrics import task_metrics
+
+        return task_metrics(logits, examples.truth)
+
+    def preprocessing_check(self, source, examples: Examples):
+        check = check_pixels(source.checkpoint, self.pre, self.pixels(source, examples), examples.inputs)
+        return check, pixel_gate(check)
+
+    def shape_check(self, session, source, examples: Examples, static_axes: list[str]) -> dict:
+        pixels = self.pixels(source, examples)
+        batch = self.pre.finish(pixels[np.arange(CHECK_BATCH) % len(pixels)])
+        shape = list(session.run(None, {session.get_inputs()[0].name: batch})[0].shape)
+        # Only the batch axis must be free: channels and side are fixed by the image processor.
+        static = [a for a in static_axes if a.endswith("[0]")]
+        h, w = pixels.shape[1:3]
+        return {"input": f"batch {CHECK_BATCH} x {h}x{w} image", "output_shape": shape, "static_axes": static,
+                "ok": shape == [CHECK_BATCH, len(source.labels)] and not static}
+
+    def benchmark_inputs(self, source, bundle: Path, examples: Examples, input_names: list[str], batches):
+        pixels = self.pixels(source, examples)
+        inputs = {b: {input_names[0]: self.pre.finish(pixels[np.arange(b) % len(pixels)])} for b in batches}
+        return inputs, {"image": f"{pixels.shape[1]}x{pixels.shape[2]}"}
+
+    def manifest(self, source, bundle: Path) -> dict:
+        """The predictor's preprocessing parameters, from the checkpoint's preprocessor_config.json (which the
+        bundle ships byte for byte)."""
+        return {"preprocessing": self.pre.to_manifest(), "image_size": list(self.pre.output_size())}
+
+    def readme_usage(self, report) -> str:
+        return IMAGE_USAGE.format(default_model=report.default_model, size="x".join(map(str, self.pre.output_size())))
+
+
+def read_preprocessing(folder: Path) -> ImagePreprocessing:
+    """The predictor's preprocessing from ``folder``'s preprocessor_config.json; refuses what it cannot reproduce."""
+    try:
+        hf = json.loads((folder / PROCESSOR_FILE).read_text())
+    except FileNotFoundError:
+        raise ExportError(f"{folder}: no {PROCESSOR_FILE} (the image processor is needed for the bundle)") from None
+    except (OSError, ValueError) as e:
+        raise ExportError(f"{folder / PROCESSOR_FILE}: unreadable ({e})") from None
+    try:
+        return ImagePreprocessing.from_hf(hf)
+    except PredictorError as e:
+        raise ExportError(f"{folder}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # a key of the wrong type or shape
+        raise ExportError(f"{folder / PROCESSOR_FILE}: not understood ({type(e).__name__}: {e})") from None
+
+
+class NormalizedBatches(Sequence):
+    """Batches of model inputs made on demand from the cached uint8 pixels: N x 3 x 224 x 224 float32
+    for 1,000 images would be 600 MB; uint8 HWC is a quarter of that, and normalizing is cheap."""
+
+    def __init__(self, pixels: np.ndarray, pre: ImagePreprocessing, name: str):
+        self.pixels, self.pre, self.name = pixels, pre, name
+
+    def __len__(self) -> int:
+        return -(-len(self.pixels) // BATCH_SIZE)
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return {self.name: self.pre.finish(self.pixels[i * BATCH_SIZE:(i + 1) * BATCH_SIZE])}
+
+
+def read_examples(path: Path) -> tuple[list[str], list]:
+    """(image paths, labels) from a .jsonl/.csv with image and label (paths relative to the file), or a folder
+    with one sub-folder per class."""
+    if path.is_dir():
+        return _read_folder(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: no such validation file or folder")
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".json", ".csv"):
+        raise ExportError(f"{path}: image validation data must be .jsonl or .csv with image and label, or a folder")
+    rows = _read_csv(path) if suffix == ".csv" else _read_jsonl(path)
+    if not rows:
+        raise ExportError(f"{path}: the validation file holds no rows")
+    paths = []
+    for n, (image, _) in enumerate(rows, 1):
+        file = path.parent / image
+        if not file.is_file():
+            raise ExportError(f"{path}:{n}: no such image file {str(file)!r}")
+        paths.append(str(file))
+    return paths, [label for _, label in rows]
+
+
+def _read_jsonl(path: Path) -> list[tuple[str, object]]:
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                rows.append((str(obj["image"]), obj["label"]))
+            except (ValueError, KeyError, TypeError):
+                raise ExportError(f"{path}:{n}: expected a JSON object with image and label") from None
+    return rows
+
+
+def _read_csv(path: Path) -> list[tuple[str, object]]:
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"image", "label"} <= set(reader.fieldnames):
+            raise ExportError(f"{path}: CSV needs a header with image and label columns")
+        return [(row["image"] or "", row["label"]) for row in reader]
+
+
+def _read_folder(root: Path) -> tuple[list[str], list]:
+    paths, labels = [], []
+    for folder in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        files = sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        paths += files
+        labels += [folder.name] * len(files)
+    if not paths:
+        raise ExportError(f"{root}: no images in class sub-folders ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return paths, labels
+
+
+def check_pixels(checkpoint: Path, pre: ImagePreprocessing, pixels: np.ndarray, paths: list[str]) -> dict:
+    """max |Δ| between the bundle's numpy preprocessing and the checkpoint's HF image processor (what
+    training used), over every validation image."""
+    from transformers import AutoImageProcessor
+
+    hf = AutoImageProcessor.from_pretrained(checkpoint, use_fast=False)
+    worst, bad = 0.0, []
+    for i, path in enumerate(paths):
+        expected = hf(images=load_image(path), return_tensors="np", input_data_format="channels_last")["pixel_values"]
+        got = pre.finish(pixels[i:i + 1])
+        diff = float(np.abs(expected.astype(np.float64) - got).max()) if expected.shape == got.shape else float("inf")
+        worst = max(worst, diff)
+        if diff > PIXEL_ATOL:
+            bad.append(path)
+    return {"images": len(paths), "max_abs_diff": worst, "mismatches": len(bad),
+            "first_mismatch": bad[0] if bad else None, "processor": type(hf).__name__}
+
+
+def pixel_gate(check: dict) -> Gate:
+    """The bundle's numpy preprocessing must give the pixel values training used (the HF image processor)."""
+    same = check["images"] - check["mismatches"]
+    detail = (f"{same}/{check['images']} images preprocessed as {check['processor']} does "
+              f"(max |Δpixel| {check['max_abs_diff']:.1e} <= {PIXEL_ATOL:.0e})")
+    if check["mismatches"]:
+        detail = detail.replace("<=", ">") + f"; first difference: {check['first_mismatch']}"
+    return Gate("preprocessing", not check["mismatches"], detail)
+
+
+IMAGE_USAGE = """## Run it (needs only `pip install onnxruntime numpy pillow`)
+
+    python predict.py cat.jpg dog.png             # inside this folder
+    python predict.py --file images.txt --json    # one image path a line; JSON with every label's score
+    python predict.py --model model.onnx cat.jpg  # pick another ONNX file of the bundle
+
+From Python:
+
+    from predict import ImagePredictor
+    ImagePredictor("path/to/bundle").predict(["cat.jpg"])   # [{{"image", "label", "score", "scores"}}]
+
+With ftui installed: `ftui predict path/to/bundle cat.jpg`.
+
+With optimum: `ORTModelForImageClassification.from_pretrained("path/to/bundle", file_name="{default_model}")`
+and `AutoImageProcessor.from_pretrained("path/to/bundle")`.
+
+Images are turned to RGB (EXIF orientation applied), resized and cropped to {size} and normalized
+by `predict.py` with Pillow and numpy, reproducing `preprocessor_config.json` (the parameters are in
+`bundle.json`); `ftui export` checked this against the HF image processor on every validation image.
+"""

@@ -1,0 +1,228 @@
+"""Image-classification data: an image folder, a CSV/JSONL of image paths, or a built-in demo (no torch).
+
+    path/to/folder      one sub-folder per class (cats/, dogs/, ...) holding image files
+    file.csv / .jsonl   data.image_column (a path, relative to the file's folder) + data.label_column
+    demo:digits         scikit-learn's bundled 1,797 8x8 handwritten digits (the offline default)
+    demo:fashion-mnist  Zalando's Fashion-MNIST, 70k 28x28 grey (Debian: apt install dataset-fashion-mnist)
+
+Every source becomes one ``ImageDataset``: a list of image *sources* (a file path, or a uint8 numpy
+array for the in-memory demos) and their label names. Images are decoded lazily at training time;
+here each image that the (sampled) splits keep is only checked to decode (PIL ``verify()``, cheap).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import importlib.util
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from .data import SUFFIXES, TaskData, TextDataset, read_rows, stratified_sample, stratified_split
+from .errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                         "Bag", "Ankle boot")
+DEMOS = {
+    "demo:digits": "scikit-learn's 1,797 handwritten digits, 8x8 grey, 10 classes",
+    "demo:fashion-mnist": "Fashion-MNIST, 60k + 10k 28x28 grey clothing images, 10 classes (dataset-fashion-mnist)",
+}
+
+ImageSource = Union[str, np.ndarray]  # a file path, or a uint8 (H, W) / (H, W, C) array
+
+
+@dataclass
+class ImageDataset:
+    images: list[ImageSource]
+    labels: list[str]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, idx: list[int]) -> "ImageDataset":
+        return ImageDataset([self.images[i] for i in idx], [self.labels[i] for i in idx])
+
+
+def load_image_data(section, seed: int) -> TaskData:
+    """Reads, checks, splits and samples the images the recipe names (same rules as the text data)."""
+    train, validation, dropped = read_images(section.train, section)
+    if section.validation:
+        validation, _, more = read_images(section.validation, section)
+        dropped += more
+    elif validation is None:
+        train, validation = split(train, section.validation_fraction, seed)
+    labels = sorted(set(train.labels))
+    if len(labels) < 2:
+        raise DataError(f"{section.train}: only one class ({labels[0]!r}) in the training data; need at least two")
+    unseen = sorted(set(validation.labels) - set(labels))
+    if unseen:
+        raise DataError(f"validation labels not seen in training: {', '.join(map(repr, unseen[:5]))}")
+    train = sample(train, section.max_train_rows, seed)
+    validation = sample(validation, section.max_validation_rows, seed + 1)
+    for data in (train, validation):
+        check_decodable(data)
+    return TaskData(train, validation, labels, section.train, dropped)
+
+
+def read_images(name: str, section) -> tuple[ImageDataset, ImageDataset | None, int]:
+    """(data, the source's own validation split or None, rows dropped for an empty path or label)."""
+    if name.startswith("demo:"):
+        train, validation = load_demo(name)
+        return train, validation, 0
+    path = Path(name)
+    if path.is_dir():
+        return read_folder(path), None, 0
+    if not path.exists():
+        raise DataError(f"{path}: no such image folder or data file")
+    if path.suffix.lower() not in SUFFIXES:
+        raise DataError(f"{path}: unsupported data for images {path.suffix!r} "
+                        "(use a folder with one sub-folder per class, or a .csv/.jsonl of image paths)")
+    data, dropped = read_table(path, section)
+    return data, None, dropped
+
+
+def read_folder(root: Path) -> ImageDataset:
+    """One class per sub-folder (its name is the label); image files anywhere below it, sorted."""
+    classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise DataError(f"{root}: no class sub-folders (put each class's images in a folder named after it)")
+    images, labels = [], []
+    for folder in classes:
+        files = sorted(str(p) for p in folder.rglob("*")
+                       if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise DataError(f"{folder}: class folder {folder.name!r} holds no images "
+                            f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        images += files
+        labels += [folder.name] * len(files)
+    return ImageDataset(images, labels)
+
+
+def read_table(path: Path, section) -> tuple[ImageDataset, int]:
+    """Rows of a CSV/TSV/JSONL/Parquet file: data.image_column (relative to the file) and data.label_column."""
+    rows = read_rows(path, section)
+    if not rows:
+        raise DataError(f"{path}: no data rows")
+    columns = set(rows[0])
+    for col, key in ((section.image_column, "image_column"), (section.label_column, "label_column")):
+        if col not in columns:
+            raise DataError(f"{path}: no {key.split('_')[0]} column {col!r} (columns: "
+                            f"{', '.join(map(str, sorted(columns)))}); set data.{key}")
+    images, labels, dropped = [], [], 0
+    for number, row in enumerate(rows, 1):
+        image, label = row.get(section.image_column), row.get(section.label_column)
+        if image is None or label is None or not str(image).strip() or str(label).strip() == "":
+            dropped += 1
+            continue
+        file = path.parent / str(image).strip()
+        if not file.is_file():
+            raise DataError(f"{path}: row {number}: no such image file {str(file)!r}")
+        images.append(str(file))
+        labels.append(_label_name(label))
+    if not images:
+        raise DataError(f"{path}: every row has an empty image or label")
+    return ImageDataset(images, labels), dropped
+
+
+def _label_name(label) -> str:
+    if isinstance(label, float) and label.is_integer():
+        label = int(label)
+    return str(label).strip()
+
+
+def check_decodable(data: ImageDataset) -> None:
+    """Every file image must decode: a one-line DataError now rather than a crash mid-run."""
+    from PIL import Image
+
+    for source in data.images:
+        if isinstance(source, np.ndarray):
+            continue
+        try:
+            with Image.open(source) as image:
+                image.verify()
+        except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ... for bad files
+            reason = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+            raise DataError(f"{source}: not a readable image ({reason})") from None
+
+
+def split(data: ImageDataset, fraction: float, seed: int) -> tuple[ImageDataset, ImageDataset]:
+    """data.py's seeded stratified split, applied to row indices (so text and images split alike)."""
+    train, validation = stratified_split(TextDataset(list(range(len(data))), data.labels), fraction, seed)
+    return data.subset(train.texts), data.subset(validation.texts)
+
+
+def sample(data: ImageDataset, limit: int, seed: int) -> ImageDataset:
+    """data.py's stratified sample (0 = all rows), applied to row indices."""
+    chosen = stratified_sample(TextDataset(list(range(len(data))), data.labels), limit, seed)
+    return data.subset(chosen.texts)
+
+
+# ---- built-in demos ----------------------------------------------------------------------------
+
+def load_demo(name: str) -> tuple[ImageDataset, ImageDataset | None]:
+    """(train, validation or None) for a demo name."""
+    if name == "demo:digits":
+        return digits(), None
+    if name == "demo:fashion-mnist":
+        return fashion_mnist()
+    raise DataError(f"unknown image demo {name!r} (known: {', '.join(DEMOS)})")
+
+
+def digits() -> ImageDataset:
+    """scikit-learn's digits.csv.gz (64 grey levels 0..16, then the digit), read directly: no sklearn import."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("demo:digits needs scikit-learn's bundled data: pip install scikit-learn")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    try:
+        with gzip.open(path, "rt", newline="") as f:
+            rows = [list(map(float, row)) for row in csv.reader(f) if row]
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read scikit-learn's digits ({e})") from None
+    values = np.array(rows)
+    pixels = np.rint(values[:, :64] * (255 / 16)).astype(np.uint8).reshape(-1, 8, 8)
+    return ImageDataset(list(pixels), [str(int(v)) for v in values[:, 64]])
+
+
+def fashion_mnist(root: Path = FASHION_MNIST_DIR) -> tuple[ImageDataset, ImageDataset]:
+    """The 60k training and 10k test images (the test set is the validation split), from Debian's IDX files."""
+    splits = []
+    for part in ("train", "t10k"):
+        images = root / f"{part}-images-idx3-ubyte.gz"
+        labels = root / f"{part}-labels-idx1-ubyte.gz"
+        if not images.is_file() or not labels.is_file():
+            raise DataError(f"demo:fashion-mnist: {images.parent} has no {part} files; "
+                            "apt install dataset-fashion-mnist")
+        pixels, ids = read_idx(images), read_idx(labels)
+        if pixels.ndim != 3 or ids.ndim != 1 or len(pixels) != len(ids) or ids.max(initial=0) >= 10:
+            raise DataError(f"{images}: images and labels do not match ({pixels.shape} vs {ids.shape})")
+        splits.append(ImageDataset(list(pixels), [FASHION_MNIST_CLASSES[i] for i in ids]))
+    return splits[0], splits[1]
+
+
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (MNIST's format; gzip or plain): magic 0 0 <type> <ndim>, big-endian dims, then data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in IDX_TYPES:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    ndim = raw[3]
+    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    dtype = np.dtype(IDX_TYPES[raw[2]])
+    body = raw[4 + 4 * ndim:]
+    if len(body) != int(np.prod(dims)) * dtype.itemsize:
+        raise DataError(f"{path}: truncated IDX file ({len(body)} data bytes for shape {dims})")
+    return np.frombuffer(body, dtype).reshape(dims)
