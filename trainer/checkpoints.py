@@ -22,6 +22,9 @@ def check_checkpoint(folder: Path) -> None:
     if not weights.is_file():
         raise CheckpointError(f"{folder}: no model.safetensors")
     _check_safetensors(weights)
+    adapter = folder / "adapter" / "adapter_model.safetensors"  # LoRA runs resume from their adapters
+    if adapter.exists():
+        _check_safetensors(adapter)
     for name in ("optimizer.pt", "scheduler.pt"):
         path = folder / name
         if path.exists() and not _zip_intact(path):

@@ -17,13 +17,21 @@ def _num(value, fmt: str) -> str:
     return format(value, fmt) if isinstance(value, (int, float)) else str(value)
 
 
+def _trainable(e: dict) -> str:
+    """The strategy and what it trains, e.g. ``lora: 2,147/1,001,318 params trainable (0.21%)``."""
+    total, trainable = e.get("params_total") or 0, e.get("params_trainable") or 0
+    share = 100 * trainable / total if total else 0.0
+    pct = f" ({share:.0f}%)" if share >= 10 else (f" ({share:.2g}%)" if total else "")
+    return f"{e.get('strategy', 'full')}: {trainable:,}/{total:,} params trainable{pct}"
+
+
 def format_event(e: dict) -> str | None:
     """The line a person reads for an event, or None for events not worth a line."""
     kind, step = e.get("type"), e.get("step", 0)
     if kind == "run_start":
         return (f"ftui: {e['run']}  model {e['model']}  data {e['train_rows']} train / {e['validation_rows']} "
                 f"validation rows  labels {','.join(e['labels'])}  {e['total_steps']} steps  "
-                f"{e['params_trainable']:,}/{e['params_total']:,} params trainable  {e['device']} {e['precision']}")
+                f"{_trainable(e)}  {e['device']} {e['precision']}")
     if kind == "step":
         total = e.get("total_steps") or 0
         pct = f" {100 * step / total:3.0f}%" if total else ""

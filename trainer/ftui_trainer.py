@@ -5,6 +5,9 @@
 - Atomic checkpoints: written under ``checkpoints/.staging`` and renamed into place, so a kill
   or a full disk during a save leaves the previous checkpoint whole.
 - Layer-wise learning-rate decay param groups, and "evaluating"/"saving" status events.
+- LoRA: a checkpoint holds the adapters in ``adapter/`` (what resume loads) and, at its top,
+  the adapters merged into a plain HF model (config.json + model.safetensors: what export and
+  ``from_pretrained`` load), both written in staging before the rename.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 from transformers import Trainer
 
 from .rundir import list_checkpoints
+from .strategies import finish_checkpoint, is_peft, load_adapter
 
 STAGING = ".staging"
 
@@ -78,8 +82,11 @@ class FtuiTrainer(Trainer):
             shutil.rmtree(staging, ignore_errors=True)
         self.accelerator.wait_for_everyone()  # every rank writes its RNG state into staging
         self._staging = True
+        name = f"checkpoint-{self.state.global_step}"
         try:
             super()._save_checkpoint(model, trial)
+            if self.args.should_save and is_peft(self.model):
+                finish_checkpoint(self.model, staging / name)  # adapter/ + merged plain weights
         except BaseException:
             # A full disk or a crash mid-save: drop the partial copy, keep every finished checkpoint.
             if self.args.should_save:
@@ -88,7 +95,6 @@ class FtuiTrainer(Trainer):
         finally:
             self._staging = False
         self.accelerator.wait_for_everyone()  # ... before rank 0 renames it into place
-        name = f"checkpoint-{self.state.global_step}"
         if self.args.should_save:
             _fix_state_paths(staging / name, str(staging), str(root))
             _fsync_tree(staging / name)
@@ -101,6 +107,14 @@ class FtuiTrainer(Trainer):
                 self.state.best_model_checkpoint = self.state.best_model_checkpoint.replace(str(staging), str(root))
             shutil.rmtree(staging, ignore_errors=True)
         self._status("running")
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        """A LoRA checkpoint resumes from its adapters; HF would load its merged plain weights
+        into the wrapped model instead (a key mismatch it only warns about)."""
+        model = self.model if model is None else model
+        if is_peft(model):
+            return load_adapter(model, Path(resume_from_checkpoint))
+        return super()._load_from_checkpoint(resume_from_checkpoint, model)
 
     def rotate(self, protect: set[str]) -> None:
         """Keeps the newest ``keep_checkpoints`` checkpoints plus the protected (best) ones."""
@@ -151,7 +165,9 @@ def _fix_state_paths(checkpoint: Path, staging: str, root: str) -> None:
 
 def _fsync_tree(folder: Path) -> None:
     for f in folder.iterdir():
-        if f.is_file():
+        if f.is_dir():
+            _fsync_tree(f)  # a LoRA checkpoint's adapter/
+        elif f.is_file():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
     _fsync_dir(folder)

@@ -36,7 +36,9 @@ def prepare_run(recipe: Recipe) -> RunDir:
     the run directory with its resolved recipe. Bad input fails here, before a run dir exists."""
     from ftui.models.presets import resolve_model
 
-    resolve_model(recipe.model.name)
+    from .strategies import check_strategy
+
+    check_strategy(recipe.train, resolve_model(recipe.model.name))
     load_task_data(recipe.data, recipe.run.seed, recipe.task.type)
     name = recipe.run.name or default_run_name(recipe)
     recipe.run.name = name

@@ -3,9 +3,30 @@
     full     every parameter trains (the default)
     frozen   the pretrained backbone is frozen; only the new head trains
     llrd     every parameter trains, with layer-wise lr decay (the optimizer groups: ftui_trainer.py)
+    lora     the backbone is frozen; low-rank adapters (peft) on its attention layers and the new
+             head train. Every LoRA checkpoint also holds the adapters merged into a plain HF model,
+             so `ftui export` and anyone's `from_pretrained` need no peft.
+
+``check_strategy`` runs before a run directory exists (no torch): LoRA targets that name no
+module of the pretrained weights are a one-line RecipeError there, not a failed run.
 """
 
 from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+from .errors import CheckpointError, RecipeError
+
+# ftui task -> peft task type; peft then also trains and saves the classification head.
+PEFT_TASK_TYPES = {"sequence-classification": "SEQ_CLS", "token-classification": "TOKEN_CLS"}
+# Attention projections to adapt when peft knows no defaults for the model type (BERT-likes, ViT,
+# DistilBERT, T5-likes, LLaMA-likes): the first pair the model has wins.
+FALLBACK_TARGETS = (("query", "value"), ("q_proj", "v_proj"), ("q_lin", "v_lin"), ("q", "v"))
+ADAPTER_DIR = "adapter"                 # in a LoRA checkpoint: what peft saved, what resume loads
+ADAPTER_FILE = "adapter_model.safetensors"
+ADAPTER_FILES = (ADAPTER_FILE, "adapter_config.json", "README.md")
 
 
 def apply_strategy(model, train, task: str = "sequence-classification"):
@@ -13,4 +34,186 @@ def apply_strategy(model, train, task: str = "sequence-classification"):
     if train.strategy == "frozen":
         for param in model.base_model.parameters():
             param.requires_grad = False
+    if train.strategy == "lora":
+        return wrap_lora(model, train, task)
     return model
+
+
+# --- LoRA: wrapping ------------------------------------------------------------------------
+
+def wrap_lora(model, train, task: str):
+    """The model wrapped by peft: adapters on ``train.lora_targets`` (or the usual ones for the
+    model type), the new head trained in full; everything else frozen."""
+    import peft
+
+    targets = parse_targets(train.lora_targets)
+    if targets:
+        _refuse_bad_targets(targets, _model_modules(model), _model_words(model))
+    else:
+        targets = default_targets(model)
+    config = peft.LoraConfig(r=train.lora_r, lora_alpha=train.lora_alpha, lora_dropout=train.lora_dropout,
+                             target_modules=targets, modules_to_save=head_modules(model) or None,
+                             task_type=PEFT_TASK_TYPES.get(task))
+    try:
+        return peft.get_peft_model(model, config)
+    except ValueError as e:  # e.g. a target that is a LayerNorm: peft adapts Linear/Conv/Embedding only
+        raise RecipeError(f"train.lora_targets = {','.join(targets)!r}: {_first_line(e)}") from None
+
+
+def parse_targets(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def head_modules(model) -> list[str]:
+    """The top-level modules outside the pretrained backbone that hold weights: the new head
+    (``classifier``; DistilBERT's ``pre_classifier`` too). They train in full under LoRA."""
+    prefix = getattr(model, "base_model_prefix", "")
+    return [name for name, child in model.named_children()
+            if name != prefix and next(child.parameters(), None) is not None]
+
+
+def default_targets(model) -> list[str]:
+    """peft's defaults for the model type, else the first attention pair the model has, else
+    every Linear (then Conv2d) layer name of the backbone."""
+    import torch
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as KNOWN
+
+    known = KNOWN.get(getattr(model.config, "model_type", ""))
+    if isinstance(known, list):
+        return list(known)
+    head = head_modules(model)
+    backbone = [(n, m) for n, m in model.named_modules() if n and n.split(".", 1)[0] not in head]
+    for kind in (torch.nn.Linear, torch.nn.Conv2d):
+        leaves = {n.rsplit(".", 1)[-1] for n, m in backbone if isinstance(m, kind)}
+        for pair in FALLBACK_TARGETS:
+            if set(pair) <= leaves:
+                return list(pair)
+        if leaves:
+            return sorted(leaves)
+    raise RecipeError(f"train.strategy = 'lora': {_model_words(model)} has no Linear or Conv2d layer to adapt; "
+                      "use strategy full or frozen")
+
+
+# --- LoRA: checking targets ----------------------------------------------------------------
+
+def check_strategy(train, model_ref) -> None:
+    """Before any run dir exists: LoRA targets must name adaptable modules of the pretrained weights.
+
+    Reads only the safetensors headers (no torch). A model without local safetensors is checked
+    when it loads instead."""
+    targets = parse_targets(train.lora_targets) if train.strategy == "lora" else []
+    if not targets:
+        return
+    shapes = weight_shapes(Path(model_ref.source))
+    if shapes is None:
+        return
+    modules: dict[str, bool | None] = {name.rsplit(".", 1)[0]: None for name in shapes if "." in name}
+    for name, shape in shapes.items():
+        if name.endswith(".weight") and shape:  # Linear, Conv and Embedding weights have 2+ dims
+            modules[name.rsplit(".", 1)[0]] = len(shape) >= 2
+    _refuse_bad_targets(targets, modules, f"model {model_ref.name!r}")
+
+
+def weight_shapes(folder: Path) -> dict[str, list] | None:
+    """{weight name: shape} from a model folder's safetensors header(s) ([] when a sharded index
+    names the weight without its shape); None when there are none."""
+    if not folder.is_dir():
+        return None
+    index = folder / "model.safetensors.index.json"
+    try:
+        if index.is_file():
+            return {name: [] for name in json.loads(index.read_text())["weight_map"]}
+        single = folder / "model.safetensors"
+        if not single.is_file():
+            return None
+        with open(single, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(length))
+    except (OSError, ValueError, KeyError, struct.error):
+        return None  # a broken weights file gets its own error when the model loads
+    return {k: v.get("shape", []) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
+
+
+def _model_modules(model) -> dict[str, bool]:
+    """{module name: whether LoRA can adapt it} of a loaded model."""
+    import torch
+
+    kinds = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Embedding)
+    return {name: isinstance(module, kinds) for name, module in model.named_modules() if name}
+
+
+def _refuse_bad_targets(targets, modules: dict[str, bool | None], model_words: str) -> None:
+    """RecipeError naming every target that matches no module, or only modules LoRA cannot adapt
+    (peft matches a module's full name or a dotted suffix of it). ``None`` = not known."""
+    def matches(t):
+        return [ok for n, ok in modules.items() if n == t or n.endswith("." + t)]
+
+    missing = [t for t in targets if not matches(t)]
+    unfit = [t for t in targets if t not in missing and not any(ok is not False for ok in matches(t))]
+    some = ", ".join(dict.fromkeys(n.rsplit(".", 1)[-1] for n, ok in modules.items() if ok)) or "none"
+    if missing:
+        raise RecipeError(f"train.lora_targets: no module named {', '.join(missing)} in {model_words}; "
+                          f"its adaptable layers include: {_first(some)}")
+    if unfit:
+        raise RecipeError(f"train.lora_targets: {', '.join(unfit)} in {model_words} is not a Linear, Conv or "
+                          f"Embedding layer, which is what LoRA adapts; its adaptable layers include: {_first(some)}")
+
+
+def _first(names: str, n: int = 12) -> str:
+    parts = names.split(", ")
+    return ", ".join(parts[:n]) + (", ..." if len(parts) > n else "")
+
+
+def _model_words(model) -> str:
+    config = getattr(model, "config", None)
+    return f"the {getattr(config, 'model_type', '') or type(model).__name__} model"
+
+
+def _first_line(e: Exception) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:300] if lines else type(e).__name__
+
+
+# --- LoRA: checkpoints ---------------------------------------------------------------------
+
+def is_peft(model) -> bool:
+    return hasattr(model, "peft_config") and hasattr(model, "merge_and_unload")
+
+
+def finish_checkpoint(peft_model, folder: Path) -> None:
+    """Turns the checkpoint HF wrote for a PeftModel into one both sides can read: the adapter
+    files move into ``adapter/`` (resume reads them there; at the top, transformers'
+    ``from_pretrained`` would take the folder for an adapter and need peft), and the adapters
+    merged into the base weights become the folder's plain ``config.json`` + ``model.safetensors``."""
+    import os
+
+    folder = Path(folder)
+    adapter = folder / ADAPTER_DIR
+    adapter.mkdir(exist_ok=True)
+    for name in ADAPTER_FILES:
+        if (folder / name).exists():
+            os.replace(folder / name, adapter / name)
+    save_merged(peft_model, folder)
+
+
+def save_merged(peft_model, folder: Path) -> None:
+    """Writes the adapters merged into the base weights as a plain HF model (config.json with the
+    labels, model.safetensors) into ``folder``, from a copy: the training weights stay untouched.
+
+    The copy costs one more model's worth of memory on the training device, for the moment of a save."""
+    import copy
+
+    import torch
+
+    with torch.no_grad():
+        merged = copy.deepcopy(peft_model).merge_and_unload()
+    merged.save_pretrained(folder, safe_serialization=True)
+    del merged
+
+
+def load_adapter(peft_model, folder: Path) -> None:
+    """Resume: the adapters (and the trained head) of a LoRA checkpoint back into the wrapped model."""
+    adapter = Path(folder) / ADAPTER_DIR
+    if not (adapter / ADAPTER_FILE).is_file():
+        raise CheckpointError(f"{folder}: no {ADAPTER_DIR}/{ADAPTER_FILE}; a LoRA run resumes from its adapters")
+    peft_model.load_adapter(str(adapter), peft_model.active_adapter, is_trainable=True)

@@ -1,4 +1,5 @@
-"""The cockpit's top two lines: run name, status, epoch, step of total with a bar, elapsed, ETA."""
+"""The cockpit's top two lines: status, run name, model, strategy with trainable / total parameters;
+epoch, step of total with a bar, elapsed, ETA."""
 
 from __future__ import annotations
 
@@ -49,23 +50,59 @@ def progress_bar(done: int, total: int, width: int) -> Text:
     return Text("━" * full, style="green") + Text("─" * (width - full), style="grey35")
 
 
+def count(n: int) -> str:
+    """A parameter count in a few characters: 950, 2.1k, 0.30M, 22.7M, 1.3B."""
+    if n >= 1e9:
+        return f"{n / 1e9:.1f}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1e5:
+        return f"{n / 1e6:.2f}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f}k"
+    return str(n)
+
+
+def share(part: int, whole: int) -> str:
+    """A percentage with the digits a small share needs: 100%, 12%, 1.3%, 0.21%."""
+    pct = 100 * part / whole if whole else 0.0
+    if pct >= 10 or pct == 0:
+        return f"{pct:.0f}%"
+    return f"{pct:.1f}%" if pct >= 0.1 else f"{pct:.2f}%"
+
+
+def trainable_words(run_start: dict, short: bool = False) -> str:
+    """The strategy and its trainable share from the run_start event, e.g.
+    ``lora · 0.30M / 22.7M trainable (1.3%)`` or, ``short``, ``lora 0.30M/22.7M 1.3%``;
+    empty before the event."""
+    total, trainable = run_start.get("params_total"), run_start.get("params_trainable")
+    strategy = run_start.get("strategy") or ""
+    if not isinstance(total, int) or not isinstance(trainable, int) or total <= 0:
+        return strategy
+    if short:
+        return f"{strategy} {count(trainable)}/{count(total)} {share(trainable, total)}".strip()
+    return f"{strategy} · {count(trainable)} / {count(total)} trainable ({share(trainable, total)})".lstrip(" ·")
+
+
 class RunHeader(Pane):
     """Shows a RunState; the screen calls ``show`` with the state and the trainer verdict."""
+
+    DEFAULT_CSS = """
+    RunHeader { text-wrap: nowrap; text-overflow: ellipsis; }
+    """
 
     def show(self, state: RunState, verdict: str = "ok", now: float | None = None) -> None:
         now = time.time() if now is None else now
         shown = verdict if verdict != "ok" else state.status
         elapsed = elapsed_s(state, now)
+        start = state.run_start
         key = (shown, state.name, state.model, state.step, state.total_steps, state.epoch, state.epochs,
-               None if elapsed is None else int(elapsed), state.eta_s)
+               None if elapsed is None else int(elapsed), state.eta_s, start.get("device"),
+               start.get("strategy"), start.get("params_trainable"), start.get("params_total"))
         self.paint(key, lambda: self._build(state, shown, elapsed))
 
     def _build(self, state: RunState, shown: str, elapsed: float | None) -> Text:
-        line1 = status_label(shown) + Text("  ") + Text(state.name or "(run starting)", style="bold")
-        if state.model:
-            line1.append(f"  {state.model}", style="dim")
-        if state.run_start.get("device"):
-            line1.append(f" on {state.run_start['device']}", style="dim")
+        line1 = self._identity(state, shown, self.size.width)
         epochs = f"/{state.epochs:g}" if state.epochs else ""
         line2 = Text(f"epoch {state.epoch:.2f}{epochs}  step {state.step}/{state.total_steps or '?'} ")
         tail = Text()
@@ -76,3 +113,21 @@ class RunHeader(Pane):
             tail.append(f"  ETA {fmt.duration(state.eta_s)}")
         bar_w = max(0, self.size.width - len(line2) - len(tail))
         return line1 + Text("\n") + line2 + progress_bar(state.step, state.total_steps, min(bar_w, 40)) + tail
+
+    @staticmethod
+    def _identity(state: RunState, shown: str, width: int) -> Text:
+        """Status and name, then the strategy's trainable share at the right edge; the model and
+        device go first, then the long strategy words, when the line would not fit ``width``."""
+        model = f"  {state.model}" if state.model else ""
+        device = f" on {state.run_start['device']}" if state.run_start.get("device") else ""
+        head = status_label(shown) + Text("  ") + Text(state.name or "(run starting)", style="bold")
+        long, short = trainable_words(state.run_start), trainable_words(state.run_start, short=True)
+        options = ((model + device, long), (model, long), (model, short), ("", long), ("", short), ("", ""))
+        for extra, words in options:  # the last always "fits": a name too long is cut (CSS: ellipsis)
+            if not width or len(head) + len(extra) + len(words) + 2 <= width:
+                break
+        line = head + Text(extra, style="dim")
+        if words:
+            gap = max(2, width - len(line) - len(words)) if width else 2
+            line.append(" " * gap + words, style="cyan")
+        return line
