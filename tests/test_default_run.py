@@ -41,6 +41,8 @@ def test_runs_lists_the_default_run(default_run):
     assert row["best_value"] >= 0.62 and row["step"] == row["total_steps"] == 125
     table = ftui("runs", cwd=default_run.parent.parent).stdout
     assert default_run.name in table and "finished" in table
+    assert row["task"] == "sequence-classification" and row["strategy"] == "full"
+    assert table.splitlines()[1].split()[1] == "text"  # the TASK column
 
 
 def test_export_without_a_path_takes_the_newest_run(default_run, tmp_path):

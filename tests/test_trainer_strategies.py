@@ -69,3 +69,15 @@ def test_early_stopping_stops_on_a_plateau(make_recipe, tmp_path):
     assert any("early stopping" in e["message"] for e in events_of(run, "log"))
     summary = events_of(run, "summary")[-1]
     assert summary["status"] == "finished" and summary["early_stopped"] is True
+
+
+def test_step_budget_and_epochs_follow_hf_trainer_arithmetic():
+    from types import SimpleNamespace
+
+    from ftui.trainer.builder import planned_epochs, total_steps
+
+    t = SimpleNamespace(epochs=1.0, max_steps=-1, batch_size=32, grad_accum=1)
+    assert total_steps(4000, 32, 1, 1.0, -1) == 125 and planned_epochs(4000, t) == 1.0
+    t.max_steps = 400  # max_steps wins: the header must say 3.2 epochs, not 1
+    assert total_steps(4000, 32, 1, 1.0, 400) == 400 and planned_epochs(4000, t) == 3.2
+    assert planned_epochs(4000, t, world_size=2) == 6.35  # 63 batches a rank each epoch

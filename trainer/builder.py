@@ -54,7 +54,8 @@ def build_trainer(run, recipe, model_ref, data, events):
         "labels": data.label_names, "metric": recipe.early_stopping.metric,
         "train_rows": len(parts.train_set), "validation_rows": len(parts.val_set), **parts.info,
         "total_steps": _total_steps(trainer, len(parts.train_set), t),
-        "epochs": t.epochs, "batch_size": t.batch_size, "grad_accum": t.grad_accum,
+        "epochs": planned_epochs(len(parts.train_set), t, args.world_size),
+        "batch_size": t.batch_size, "grad_accum": t.grad_accum,
         "params_total": total, "params_trainable": trainable, "strategy": t.strategy,
         "precision": precision, "device": str(args.device), "world_size": args.world_size,
     }
@@ -88,6 +89,14 @@ def training_arguments(run, recipe, precision: str, group_by_length: bool | None
 
 def _total_steps(trainer, train_rows: int, t) -> int:
     return total_steps(train_rows, t.batch_size, t.grad_accum, t.epochs, t.max_steps, trainer.args.world_size)
+
+
+def planned_epochs(train_rows: int, t, world_size: int = 1) -> float:
+    """The epochs the run will cover: train.epochs, or what train.max_steps amounts to."""
+    if t.max_steps <= 0:
+        return t.epochs
+    per_epoch = max(math.ceil(train_rows / (t.batch_size * world_size)) // t.grad_accum, 1)
+    return round(t.max_steps / per_epoch, 2)
 
 
 def total_steps(train_rows: int, batch_size: int, grad_accum: int, epochs: float, max_steps: int,

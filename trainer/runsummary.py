@@ -17,5 +17,5 @@ def summarize(run: RunDir) -> dict:
         "name": run.name, "path": str(run.path), "status": status, "live": bool(alive) and not state.finished,
         "step": state.step, "total_steps": state.total_steps, "metric": state.metric_name,
         "best_value": state.best_value, "best_checkpoint": state.best_checkpoint, "updated": state.last_t,
-        "model": state.model,
+        "model": state.model, "task": state.task, "strategy": state.run_start.get("strategy", ""),
     }

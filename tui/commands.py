@@ -148,14 +148,18 @@ def runs(args) -> int:
     if not rows:
         print(f"no runs in {runs_dir}/ (start one: ftui train)")
         return 0
-    print(f"{'RUN':<40} {'STATUS':<11} {'STEP':>11} {'BEST':>16}  {'UPDATED':>8}")
+    print(f"{'RUN':<40} {'TASK':<11} {'STATUS':<11} {'STEP':>11} {'BEST':>16}  {'UPDATED':>8}")
     for r in rows:
         step = f"{r['step']}/{r['total_steps']}" if r["total_steps"] else str(r["step"])
         best = f"{r['metric']} {r['best_value']:.4f}" if r["best_value"] is not None else "-"
         status = r["status"] + ("*" if r["live"] else "")
-        print(f"{r['name'][:40]:<40} {status:<11} {step:>11} {best:>16}  {_ago(r['updated'])}")
+        task = TASK_WORDS.get(r["task"], r["task"] or "-") + (f"/{r['strategy']}" if r["strategy"] not in ("", "full") else "")
+        print(f"{r['name'][:40]:<40} {task:<11} {status:<11} {step:>11} {best:>16}  {_ago(r['updated'])}")
     print("* live: a trainer process is running it (ftui watch RUN)")
     return 0
+
+
+TASK_WORDS = {"sequence-classification": "text", "token-classification": "ner", "image-classification": "image"}
 
 
 def _ago(t) -> str:
