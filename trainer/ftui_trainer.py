@@ -129,16 +129,23 @@ class FtuiTrainer(Trainer):
 
 
 def llrd_param_groups(model, lr: float, weight_decay: float, decay: float) -> list[dict]:
-    """Param groups whose lr shrinks by ``decay`` per layer from the head down to the embeddings."""
+    """Param groups whose lr shrinks by ``decay`` per layer from the head down to the embeddings.
+
+    A layer is a numbered block (``encoder.layer.3.``); blocks count in the order the model holds
+    them, so stage-wise stacks (ResNet's ``stages.1.layers.0.``) keep one level per block too."""
     layer_of = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    depth = 1 + max((int(m.group(1)) for n, _ in named if (m := layer_of.search(n))), default=-1)
+    levels: dict[str, int] = {}  # block prefix -> level, 1 = the block nearest the input
+    for name, _ in named:
+        if match := layer_of.search(name):
+            levels.setdefault(name[:match.end()], len(levels) + 1)
+    depth = len(levels)
     groups: dict[tuple[int, bool], dict] = {}
     for name, param in named:
         match = layer_of.search(name)
         if match:
-            level = int(match.group(1)) + 1
-        elif "embeddings" in name:
+            level = levels[name[:match.end()]]
+        elif "embed" in name:  # BERT's embeddings, ResNet's embedder, ViT's patch embeddings
             level = 0
         else:
             level = depth + 1  # head and pooler: the full learning rate
