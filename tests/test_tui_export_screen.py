@@ -141,3 +141,15 @@ async def test_missing_validation_split_is_one_line_and_the_app_stays_up(tiny_ru
         assert not (tiny_run / "export" / "bundle" / "bundle.json").exists()
         await pilot.press("escape")
         assert isinstance(app.screen, CockpitScreen) and app.is_running
+
+
+def test_try_line_names_an_input_of_the_bundle_task(tmp_path):
+    from ftui.tui.export_screen import first_validation_image, predict_command
+
+    assert predict_command(Path("b")) == 'ftui predict b "some text"'
+    assert first_validation_image(tmp_path) is None
+    (tmp_path / "data" / "validation").mkdir(parents=True)
+    (tmp_path / "data" / "validation" / "000001.png").write_bytes(b"")
+    image = first_validation_image(tmp_path)
+    assert image.endswith("000001.png")
+    assert predict_command(Path("b"), "image-classification", image) == f"ftui predict b {image}"

@@ -58,8 +58,17 @@ def export_command(run_path: Path, choice: ExportChoice = ExportChoice()) -> str
     return " ".join(words)
 
 
-def predict_command(bundle: Path) -> str:
+def predict_command(bundle: Path, task: str = "sequence-classification", example: str | None = None) -> str:
+    """The command that tries the bundle: on some text, or on an image (one the export validated, if given)."""
+    if task == "image-classification":
+        return f"ftui predict {shlex.quote(str(bundle))} {shlex.quote(example or 'path/to/image.png')}"
     return f'ftui predict {shlex.quote(str(bundle))} "some text"'
+
+
+def first_validation_image(run_path: Path) -> str | None:
+    """An image of the run's saved validation split (image runs), for the "try" line."""
+    images = sorted((Path(run_path) / "data" / "validation").glob("*.*"))
+    return str(images[0]) if images else None
 
 
 def last_export(run_path: Path) -> str | None:
@@ -104,9 +113,9 @@ def verdict_text(report) -> Text:
     return Text.assemble(("✖ FAIL: " + ", ".join(report.failed_gates), "bold red"), "  (report and bundle kept)")
 
 
-def bundle_text(bundle: Path) -> Text:
+def bundle_text(bundle: Path, task: str = "sequence-classification", example: str | None = None) -> Text:
     return Text.assemble(("bundle  ", "bold"), str(bundle), "\n", ("try     ", "bold"),
-                         (predict_command(bundle), "bold cyan"))
+                         (predict_command(bundle, task, example), "bold cyan"))
 
 
 class Tick(Checkbox):
@@ -237,7 +246,7 @@ class ExportScreen(Screen):
         self._show(Text(report.to_text()), table=True)
         self.query_one("#export-scroll").scroll_home(animate=False)
         bundle = self.query_one("#export-bundle", Static)
-        bundle.update(bundle_text(Path(report.bundle_path)))
+        bundle.update(bundle_text(Path(report.bundle_path), report.task, first_validation_image(self.run_path)))
         bundle.display = True
         self._done()  # last: "not running" means everything above is on screen
 
