@@ -63,24 +63,33 @@ async def test_keys_write_the_right_commands(live_run):
     app = open_cockpit(live_run.run)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "step 120/200" in screen_text(app))
+        on = lambda kind: wait_for(pilot, lambda: isinstance(app.screen, kind), what=kind.__name__)  # noqa: E731
         await pilot.press("p")          # running: pause
         await pilot.press("p")          # the pause is still pending: p means resume
         await pilot.press("s")
         await pilot.press("x")
-        assert isinstance(app.screen, ConfirmStop)
+        await on(ConfirmStop)
         await pilot.press("n")          # no: nothing written
+        await on(CockpitScreen)         # a dialog opens and closes a frame later; under load, later still
         await pilot.press("l")
-        assert isinstance(app.screen, LrPrompt)
+        await on(LrPrompt)
         await pilot.press(*"3e-5", "enter")
+        await on(CockpitScreen)
         await pilot.press("l")
+        await on(LrPrompt)
         await pilot.press(*"x0.5", "enter")
+        await on(CockpitScreen)
         await pilot.press("l")
+        await on(LrPrompt)
         await pilot.press(*"fast", "enter")    # not a number: the prompt stays, says why
         assert isinstance(app.screen, LrPrompt)
         assert "not a number" in screen_text(app)
         await pilot.press("escape")
-        await pilot.press("x", "y")
-        await pilot.pause(0.1)
+        await on(CockpitScreen)
+        await pilot.press("x")
+        await on(ConfirmStop)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(read_commands(live_run.run)) >= 6, what="six commands")
         sent = [(c["cmd"], c.get("value"), c.get("mode")) for c in read_commands(live_run.run)]
         assert sent == [("pause", None, None), ("resume", None, None), ("save", None, None),
                         ("set_lr", 3e-5, "set"), ("set_lr", 0.5, "scale"), ("stop", None, None)]
@@ -149,7 +158,7 @@ async def test_finished_run_offers_the_export_screen(live_run, monkeypatch):
         assert "checkpoint-200" in text
         assert "ftui export tiny-run --onnx --quantize int8" in text
         await pilot.press("escape")
-        assert isinstance(app.screen, CockpitScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, CockpitScreen), what="CockpitScreen")
 
 
 async def test_export_waits_for_the_end_of_the_run(live_run):
@@ -157,6 +166,7 @@ async def test_export_waits_for_the_end_of_the_run(live_run):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "step 120/200" in screen_text(app))
         await pilot.press("e")
+        await pilot.pause(0.3)
         assert isinstance(app.screen, CockpitScreen)
 
 
@@ -176,9 +186,9 @@ async def test_quit_asks_detach_or_stop(live_run):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "step 120/200" in screen_text(app))
         await pilot.press("q")
-        assert isinstance(app.screen, QuitPrompt)
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitPrompt), what="QuitPrompt")
         await pilot.press("escape")
-        assert isinstance(app.screen, CockpitScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, CockpitScreen), what="CockpitScreen")
         await pilot.press("q", "d")
         await pilot.pause(0.1)
     assert app.return_value == "detached"

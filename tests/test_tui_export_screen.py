@@ -119,7 +119,7 @@ async def test_int8_export_runs_from_the_screen_and_writes_the_bundle(tiny_run, 
         assert report["benchmark"]["rows"] == []
 
         await pilot.press("escape")  # done: back to the cockpit
-        assert isinstance(app.screen, CockpitScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, CockpitScreen), what="CockpitScreen")
         await pilot.press("e")  # and the screen remembers the bundle on disk
         assert "exported    PASS, in run/export/bundle" in screen_text(app)
 
@@ -140,7 +140,8 @@ async def test_missing_validation_split_is_one_line_and_the_app_stays_up(tiny_ru
         assert "Traceback" not in screen_text(app)
         assert not (tiny_run / "export" / "bundle" / "bundle.json").exists()
         await pilot.press("escape")
-        assert isinstance(app.screen, CockpitScreen) and app.is_running
+        await wait_for(pilot, lambda: isinstance(app.screen, CockpitScreen), what="CockpitScreen")
+        assert app.is_running
 
 
 def test_try_line_names_an_input_of_the_bundle_task(tmp_path):

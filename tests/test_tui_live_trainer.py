@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from tui_pilot import open_cockpit, read_commands, wait_for, widget_text
 
+from ftui.tui.dialogs import ConfirmStop, LrPrompt
+
 FAKE = Path(__file__).with_name("fake_trainer.py")
 
 
@@ -50,13 +52,17 @@ async def test_pause_save_lr_resume_stop_round_trip(trainer, tmp_path):
         assert app.screen.state.step == paused_at  # the trainer really stopped stepping
         await pilot.press("s")
         await wait_for(pilot, lambda: f"saved checkpoints/checkpoint-{paused_at}" in bar(), what="save ack")
-        await pilot.press("l", *"x0.5", "enter")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LrPrompt), what="the lr prompt")
+        await pilot.press(*"x0.5", "enter")
         await wait_for(pilot, lambda: "lr 5e-05 -> 2.5e-05" in bar(), what="lr ack")
         await pilot.press("p")
         await wait_for(pilot, lambda: "✔ resume acknowledged" in bar(), what="resume ack")
         await wait_for(pilot, lambda: app.screen.state.step > paused_at + 5, what="training again")
         assert "2.5e-05" in widget_text(app, "#metrics")
-        await pilot.press("x", "y")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmStop), what="the stop question")
+        await pilot.press("y")
         await wait_for(pilot, lambda: "STOPPED" in header(), what="stopped")
         assert "✔ stop acknowledged" in bar()
     assert proc.wait(timeout=10) == 0
