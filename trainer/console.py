@@ -25,12 +25,20 @@ def _trainable(e: dict) -> str:
     return f"{e.get('strategy', 'full')}: {trainable:,}/{total:,} params trainable{pct}"
 
 
+def _labels(e: dict) -> str:
+    """"labels a,b,c"; NER runs name their entity types (21 BIO tags make an unreadable line)."""
+    if e.get("entity_types"):
+        return f"{len(e['labels'])} tags for entities {','.join(e['entity_types'])}"
+    labels = e["labels"]
+    return f"labels {','.join(labels)}" if len(labels) <= 12 else f"{len(labels)} labels {','.join(labels[:6])},..."
+
+
 def format_event(e: dict) -> str | None:
     """The line a person reads for an event, or None for events not worth a line."""
     kind, step = e.get("type"), e.get("step", 0)
     if kind == "run_start":
         return (f"ftui: {e['run']}  model {e['model']}  data {e['train_rows']} train / {e['validation_rows']} "
-                f"validation rows  labels {','.join(e['labels'])}  {e['total_steps']} steps  "
+                f"validation rows  {_labels(e)}  {e['total_steps']} steps  "
                 f"{_trainable(e)}  {e['device']} {e['precision']}")
     if kind == "step":
         total = e.get("total_steps") or 0
