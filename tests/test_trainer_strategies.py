@@ -1,4 +1,5 @@
-"""Fine-tuning strategies: full, frozen backbone (head only), layer-wise learning-rate decay."""
+"""Fine-tuning strategies: full, frozen backbone (head only), layer-wise learning-rate decay, each
+through export (LoRA: test_trainer_lora.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,18 @@ def test_frozen_backbone_trains_only_the_head(make_recipe, tmp_path):
     after = load_file(str(run / "checkpoints" / "checkpoint-30" / "model.safetensors"))
     name = "bert.encoder.layer.0.attention.self.query.weight"
     assert (after[name] == before[name.removeprefix("bert.")]).all(), "a frozen layer must not change"
+    _exports_and_predicts(run)
+
+
+def _exports_and_predicts(run):
+    """Every strategy ends in a plain checkpoint that `ftui export` validates and `ftui predict` uses."""
+    import json
+
+    ftui("export", run, "--onnx", "--no-benchmark", check=True)
+    report = json.loads((run / "export" / "bundle" / "report.json").read_text())
+    assert report["passed"] and report["variants"][0]["metrics"]["label_agreement"] == 1.0
+    answer = ftui("predict", run / "export" / "bundle", "what a lovely morning", check=True).stdout
+    assert answer.split("\t")[0] in ("negative", "neutral", "positive")
 
 
 def _tiny_weights(make_recipe):
@@ -73,6 +86,8 @@ def test_llrd_run_trains(make_recipe, tmp_path):
     result = ftui("train", make_recipe(train={"strategy": "llrd", "llrd_decay": 0.8}), "--headless")
     assert result.returncode == 0, result.stderr[-2000:]
     assert events_of(tmp_path / "runs" / "tiny", "status")[-1]["status"] == "finished"
+    assert events_of(tmp_path / "runs" / "tiny", "run_start")[0]["strategy"] == "llrd"
+    _exports_and_predicts(tmp_path / "runs" / "tiny")
 
 
 def test_early_stopping_stops_on_a_plateau(make_recipe, tmp_path):
