@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .data import TextDataset
 
 
-class TokenizedDataset(torch.utils.data.Dataset):
+class TokenizedDataset:
     """Texts tokenized once, up front, without padding: the collator pads each batch to its own
     longest sequence (dynamic padding), so short tweets cost short batches."""
 

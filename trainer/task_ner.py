@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .features import TokenizedDataset
 from .ner_data import load_ner_data, write_tagged_jsonl
 
 IGNORE = -100  # the label id the loss and the metrics skip
@@ -80,10 +81,9 @@ def align_labels(word_ids: list[int | None], word_labels: list[int]) -> list[int
     return out
 
 
-class TaggedTokenDataset:
-    """Sentences tokenized once, up front, with word-aligned labels; the collator pads each batch
-    (labels with -100). A map-style dataset: items are dicts with input_ids, so HF's length-grouped
-    sampler works on it."""
+class TaggedTokenDataset(TokenizedDataset):
+    """Sentences tokenized once, up front, with word-aligned labels (-100 off each word's first
+    piece); items, lengths and padding are TokenizedDataset's."""
 
     def __init__(self, data, tokenizer, label_names: list[str], max_length: int):
         index = {name: i for i, name in enumerate(label_names)}
@@ -92,19 +92,6 @@ class TaggedTokenDataset:
         self.extra = {k: v for k, v in encoded.items() if k == "token_type_ids"}
         self.labels = [align_labels(encoded.word_ids(i), [index[t] for t in tags])
                        for i, tags in enumerate(data.tags)]
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
-    def __getitem__(self, i: int) -> dict:
-        item = {"input_ids": self.input_ids[i], "attention_mask": [1] * len(self.input_ids[i]),
-                "labels": self.labels[i]}
-        for key, values in self.extra.items():
-            item[key] = values[i]
-        return item
-
-    def mean_length(self) -> float:
-        return float(np.mean([len(ids) for ids in self.input_ids])) if self.input_ids else 0.0
 
 
 def ner_metrics(logits, label_ids, label_names: list[str]) -> dict:
