@@ -110,6 +110,11 @@ def _read_delimited(path: Path, text: str, kind: str) -> list[dict]:
 
 
 def _read_jsonl(path: Path, text: str) -> list[dict]:
+    return [row for _, row in read_json_lines(path, text)]
+
+
+def read_json_lines(path: Path, text: str) -> list[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; a line that is no JSON object is a DataError."""
     rows = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -120,7 +125,7 @@ def _read_jsonl(path: Path, text: str) -> list[dict]:
             raise DataError(f"{path}: line {number} is not valid JSON") from None
         if not isinstance(row, dict):
             raise DataError(f"{path}: line {number} is not a JSON object")
-        rows.append(row)
+        rows.append((number, row))
     return rows
 
 
@@ -133,14 +138,19 @@ def _read_parquet(path: Path) -> list[dict]:
         raise DataError(f"{path}: cannot read as Parquet ({str(e).splitlines()[0][:120]})") from None
 
 
-def _to_dataset(rows: list[dict], name: str, text_col: str, label_col: str) -> tuple[TextDataset, int]:
+def require_columns(rows: list[dict], name, columns: dict[str, str]) -> None:
+    """Rows must exist and hold each {what: column} (the recipe key is data.<what>_column)."""
     if not rows:
         raise DataError(f"{name}: no data rows")
-    columns = set(rows[0])
-    for col, what in ((text_col, "text"), (label_col, "label")):
-        if col not in columns:
-            raise DataError(f"{name}: no {what} column {col!r} (columns: {', '.join(map(str, sorted(columns)))}); "
+    present = set(rows[0])
+    for what, col in columns.items():
+        if col not in present:
+            raise DataError(f"{name}: no {what} column {col!r} (columns: {', '.join(map(str, sorted(present)))}); "
                             f"set data.{what}_column")
+
+
+def _to_dataset(rows: list[dict], name: str, text_col: str, label_col: str) -> tuple[TextDataset, int]:
+    require_columns(rows, name, {"text": text_col, "label": label_col})
     texts, labels, dropped = [], [], 0
     for row in rows:
         text, label = row.get(text_col), row.get(label_col)

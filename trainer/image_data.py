@@ -22,7 +22,8 @@ from typing import Union
 
 import numpy as np
 
-from .data import SUFFIXES, TaskData, TextDataset, read_rows, stratified_sample, stratified_split
+from .data import (SUFFIXES, TaskData, TextDataset, _label_name, read_rows, require_columns, stratified_sample,
+                   stratified_split)
 from .errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -107,13 +108,7 @@ def read_folder(root: Path) -> ImageDataset:
 def read_table(path: Path, section) -> tuple[ImageDataset, int]:
     """Rows of a CSV/TSV/JSONL/Parquet file: data.image_column (relative to the file) and data.label_column."""
     rows = read_rows(path, section)
-    if not rows:
-        raise DataError(f"{path}: no data rows")
-    columns = set(rows[0])
-    for col, key in ((section.image_column, "image_column"), (section.label_column, "label_column")):
-        if col not in columns:
-            raise DataError(f"{path}: no {key.split('_')[0]} column {col!r} (columns: "
-                            f"{', '.join(map(str, sorted(columns)))}); set data.{key}")
+    require_columns(rows, path, {"image": section.image_column, "label": section.label_column})
     images, labels, dropped = [], [], 0
     for number, row in enumerate(rows, 1):
         image, label = row.get(section.image_column), row.get(section.label_column)
@@ -128,12 +123,6 @@ def read_table(path: Path, section) -> tuple[ImageDataset, int]:
     if not images:
         raise DataError(f"{path}: every row has an empty image or label")
     return ImageDataset(images, labels), dropped
-
-
-def _label_name(label) -> str:
-    if isinstance(label, float) and label.is_integer():
-        label = int(label)
-    return str(label).strip()
 
 
 def check_decodable(data: ImageDataset) -> None:

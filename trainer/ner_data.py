@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import TaskData, _read_text
+from .data import TaskData, _read_parquet, _read_text, read_json_lines
 from .errors import DataError
 from .recipe import DataSection
 
@@ -69,13 +69,13 @@ def read_tagged(name: str, section: DataSection) -> tuple[TaggedDataset, int]:
     if not path.is_file():
         raise DataError(f"{path}: not a file")
     if suffix == ".parquet":
-        return _from_rows(_parquet_rows(path), path, section)
+        return _from_rows([(f"{path}: row {i}", row) for i, row in enumerate(_read_parquet(path), 1)], path, section)
     text = _read_text(path, section.encoding, section.encoding_errors)
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     if suffix in CONLL_SUFFIXES:
         return read_conll(text, path), 0
-    return _from_rows(_jsonl_rows(text, path), path, section)
+    return _from_rows([(f"{path}: line {n}", row) for n, row in read_json_lines(path, text)], path, section)
 
 
 def read_conll(text: str, path) -> TaggedDataset:
@@ -111,32 +111,6 @@ def check_tag(tag: str, where: str) -> None:
     if tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2):
         return
     raise DataError(f"{where}: tag {tag!r} is not a BIO tag (use O, B-TYPE or I-TYPE)")
-
-
-def _jsonl_rows(text: str, path: Path) -> list[tuple[str, object]]:
-    """(where, row) for each non-blank line; `where` names the line for errors."""
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise DataError(f"{path}: line {number} is not valid JSON") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{path}: line {number} is not a JSON object")
-        rows.append((f"{path}: line {number}", row))
-    return rows
-
-
-def _parquet_rows(path: Path) -> list[tuple[str, object]]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path).to_pylist()
-    except Exception as e:  # pyarrow raises ArrowInvalid/OSError for a file that is no parquet
-        raise DataError(f"{path}: cannot read as Parquet ({str(e).splitlines()[0][:120]})") from None
-    return [(f"{path}: row {i}", row) for i, row in enumerate(table, 1)]
 
 
 def _from_rows(rows: list[tuple[str, dict]], path: Path, section: DataSection) -> tuple[TaggedDataset, int]:
