@@ -31,6 +31,16 @@ def load_examples(path: Path, labels: list[str]) -> tuple[list[str], list[int]]:
 
 
 def _read_jsonl(path: Path) -> list[tuple[str, object]]:
+    return [(str(text), label) for _, (text, label) in read_jsonl_fields(path, ("text", "label"))]
+
+
+def _read_csv(path: Path) -> list[tuple[str, object]]:
+    return read_csv_fields(path, ("text", "label"))
+
+
+def read_jsonl_fields(path: Path, fields: tuple[str, ...], convert=tuple, what: str = "") -> list[tuple[int, tuple]]:
+    """(line number, ``convert(the fields' values)``) for each non-blank line; a line that is no JSON object
+    holding them, or that ``convert`` rejects (TypeError/ValueError), is an ExportError naming ``what``."""
     rows = []
     with open(path, encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, 1):
@@ -38,18 +48,19 @@ def _read_jsonl(path: Path) -> list[tuple[str, object]]:
                 continue
             try:
                 obj = json.loads(line)
-                rows.append((str(obj["text"]), obj["label"]))
+                rows.append((n, convert(obj[k] for k in fields)))
             except (ValueError, KeyError, TypeError):
-                raise ExportError(f"{path}:{n}: expected a JSON object with text and label") from None
+                raise ExportError(f"{path}:{n}: expected a JSON object with {what or ' and '.join(fields)}") from None
     return rows
 
 
-def _read_csv(path: Path) -> list[tuple[str, object]]:
+def read_csv_fields(path: Path, fields: tuple[str, ...]) -> list[tuple]:
+    """The fields' values of each row of a CSV whose header names them (an empty first field reads as "")."""
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
         reader = csv.DictReader(f)
-        if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
-            raise ExportError(f"{path}: CSV needs a header with text and label columns")
-        return [(row["text"] or "", row["label"]) for row in reader]
+        if not reader.fieldnames or not set(fields) <= set(reader.fieldnames):
+            raise ExportError(f"{path}: CSV needs a header with {' and '.join(fields)} columns")
+        return [(row[fields[0]] or "", *(row[k] for k in fields[1:])) for row in reader]
 
 
 def _label_id(label: object, by_name: dict[str, int], n_labels: int, path: Path, line: int) -> int:

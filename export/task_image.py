@@ -8,13 +8,13 @@ checks that code against the checkpoint's HF image processor, image by image.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .data import read_csv_fields, read_jsonl_fields
 from .errors import ExportError
 from .gates import Gate
 from .predictor import PredictorError
@@ -150,7 +150,11 @@ def read_examples(path: Path) -> tuple[list[str], list]:
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".json", ".csv"):
         raise ExportError(f"{path}: image validation data must be .jsonl or .csv with image and label, or a folder")
-    rows = _read_csv(path) if suffix == ".csv" else _read_jsonl(path)
+    fields = ("image", "label")
+    if suffix == ".csv":
+        rows = read_csv_fields(path, fields)
+    else:
+        rows = [(str(image), label) for _, (image, label) in read_jsonl_fields(path, fields)]
     if not rows:
         raise ExportError(f"{path}: the validation file holds no rows")
     paths = []
@@ -160,28 +164,6 @@ def read_examples(path: Path) -> tuple[list[str], list]:
             raise ExportError(f"{path}:{n}: no such image file {str(file)!r}")
         paths.append(str(file))
     return paths, [label for _, label in rows]
-
-
-def _read_jsonl(path: Path) -> list[tuple[str, object]]:
-    rows = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                rows.append((str(obj["image"]), obj["label"]))
-            except (ValueError, KeyError, TypeError):
-                raise ExportError(f"{path}:{n}: expected a JSON object with image and label") from None
-    return rows
-
-
-def _read_csv(path: Path) -> list[tuple[str, object]]:
-    with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or not {"image", "label"} <= set(reader.fieldnames):
-            raise ExportError(f"{path}: CSV needs a header with image and label columns")
-        return [(row["image"] or "", row["label"]) for row in reader]
 
 
 def _read_folder(root: Path) -> tuple[list[str], list]:

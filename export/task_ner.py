@@ -10,11 +10,11 @@ onnxruntime's, in points.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from .data import read_jsonl_fields
 from .errors import ExportError
 from .gates import Gate
 from .predictor_ner import encode_words, first_subtokens
@@ -119,19 +119,14 @@ def load_tagged(path: Path, labels: list[str]) -> tuple[list[list[str]], list[li
 
 
 def _jsonl_rows(path: Path) -> list[tuple[str, list[str], list[str]]]:
+    def word_lists(values):
+        return tuple([str(v) for v in value] for value in values)
+
     rows = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                words, tags = [str(w) for w in obj["tokens"]], [str(t) for t in obj["tags"]]
-            except (ValueError, KeyError, TypeError):
-                raise ExportError(f"{path}:{n}: expected a JSON object with tokens and tags lists") from None
-            if len(words) != len(tags) or not words:
-                raise ExportError(f"{path}:{n}: {len(words)} tokens but {len(tags)} tags")
-            rows.append((f"{path}:{n}", words, tags))
+    for n, (words, tags) in read_jsonl_fields(path, ("tokens", "tags"), word_lists, "tokens and tags lists"):
+        if len(words) != len(tags) or not words:
+            raise ExportError(f"{path}:{n}: {len(words)} tokens but {len(tags)} tags")
+        rows.append((f"{path}:{n}", words, tags))
     return rows
 
 
