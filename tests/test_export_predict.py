@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import sysconfig
-from pathlib import Path
 
 import numpy as np
 import pytest
 from export_fixtures import exported_run, tiny_checkpoint, validation_rows  # noqa: F401
 from test_export_pipeline import pytorch_predictions
+from torch_free import assert_cannot_import, clean_env, torch_free_python
 
 from ftui.export.predictor import Predictor
 from ftui.tui.cli import main
 
-REPO = Path(__file__).resolve().parent.parent
-TORCH_FREE = ("numpy", "numpy.libs", "onnxruntime", "tokenizers")
 
 
 @pytest.fixture(scope="module")
@@ -67,31 +62,9 @@ def test_optimum_loads_the_bundle(bundle, texts):
         assert model.config.id2label[0] == "negative"
 
 
-def torch_free_python(root: Path) -> Path:
-    """A venv that sees only numpy, onnxruntime, tokenizers (symlinked from this venv) and ftui's own folders."""
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    deps = root / "deps"
-    (deps / "ftui").mkdir(parents=True)
-    site = Path(sysconfig.get_paths()["purelib"])
-    for name in TORCH_FREE:
-        if (site / name).exists():
-            (deps / name).symlink_to(site / name)
-    for sub in ("export", "tui"):
-        (deps / "ftui" / sub).symlink_to(REPO / sub)
-    python = venv / "bin" / "python"
-    venv_site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    Path(venv_site, "torch_free.pth").write_text(str(deps) + "\n")
-    return python
-
-
 def test_prediction_without_torch_or_transformers(bundle, texts, tmp_path):
-    python = torch_free_python(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    for module in ("torch", "transformers", "optimum"):
-        probe = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, text=True, env=env)
-        assert probe.returncode != 0 and "ModuleNotFoundError" in probe.stderr, module
+    python, env = torch_free_python(tmp_path), clean_env()
+    assert_cannot_import(python, ("torch", "transformers", "optimum"), env)
     expected = [f"{r['label']}\t{r['score']:.3f}\t{r['text']}" for r in Predictor(bundle).predict(texts[:3])]
     standalone = subprocess.run([str(python), "predict.py", *texts[:3]], cwd=bundle, capture_output=True,
                                 text=True, env=env, timeout=120)

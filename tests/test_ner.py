@@ -4,7 +4,6 @@ word-piece label alignment, then train headless -> cockpit -> export with valida
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -320,7 +319,7 @@ def test_fp32_predictor_tags_words_as_pytorch_does(ner_bundle, ner_run):
 
 
 def test_ftui_predict_and_the_bundles_predict_py_run_without_torch(ner_bundle, tmp_path):
-    from test_export_predict import torch_free_python
+    from torch_free import assert_cannot_import, clean_env, torch_free_python
 
     from ftui.export.predictor_ner import TokenPredictor, format_result
 
@@ -332,10 +331,8 @@ def test_ftui_predict_and_the_bundles_predict_py_run_without_torch(ner_bundle, t
     as_json = [json.loads(line) for line in lines]
     assert set(as_json[0]) == {"text", "entities", "tags"} and as_json[0]["tags"][0] == ["Pretty", "O"]
 
-    python = torch_free_python(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    probe = subprocess.run([str(python), "-c", "import torch"], capture_output=True, text=True, env=env)
-    assert probe.returncode != 0 and "ModuleNotFoundError" in probe.stderr
+    python, env = torch_free_python(tmp_path), clean_env()
+    assert_cannot_import(python, ("torch",), env)
     standalone = subprocess.run([str(python), "predict.py", *TEXTS], cwd=ner_bundle, capture_output=True,
                                 text=True, env=env, timeout=120)
     assert standalone.returncode == 0, standalone.stderr
