@@ -33,8 +33,12 @@ async def test_panes_fill_from_the_run_directory(live_run):
         await wait_for(pilot, lambda: "step 120/200" in screen_text(app), what="header at step 120")
         header = widget_text(app, "#header")
         assert "RUNNING" in header and "tiny-run" in header and "epoch 1.20/2" in header
+        braille = lambda text: sum(ch >= "\u2801" and ch <= "\u28ff" for ch in text)  # noqa: E731
+        # Each pane repaints on its own refresh: under load the chart can lag the header by a frame.
+        await wait_for(pilot, lambda: braille(widget_text(app, "#chart")) > 50, what="the loss chart drawn")
+        await wait_for(pilot, lambda: "clipped" in widget_text(app, "#log"), what="the log filled")
         chart = widget_text(app, "#chart")
-        assert sum(ch >= "\u2801" and ch <= "\u28ff" for ch in chart) > 50, chart
+        assert braille(chart) > 50, chart
         assert "120" in chart.splitlines()[-1]  # the step axis ends at the last step
         metrics = widget_text(app, "#metrics")
         assert "5.0e-05" in metrics and "48.0" in metrics and "3.1k" in metrics
