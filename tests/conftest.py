@@ -99,7 +99,8 @@ def ftui(*args, cwd=None, timeout=300, check=False) -> subprocess.CompletedProce
 
 
 def events_of(run_dir: Path, kind: str | None = None) -> list[dict]:
-    lines = (Path(run_dir) / "events.jsonl").read_text().splitlines()
+    """The run's complete events; a live trainer may be mid-way through writing the last line."""
+    lines = (Path(run_dir) / "events.jsonl").read_text().split("\n")[:-1]  # the text after the last \n is partial
     events = [json.loads(line) for line in lines if line.strip()]
     return [e for e in events if kind is None or e["type"] == kind]
 
