@@ -41,6 +41,12 @@ class FakeTrainer:
 
     # --- one event each ---------------------------------------------------------------------
 
+    def claim_process(self, pid: int | None = None) -> "FakeTrainer":
+        """Writes trainer.pid naming ``pid`` (this process by default) as the live trainer."""
+        info = {"pid": pid or os.getpid(), "host": socket.gethostname()}
+        (self.run / "trainer.pid").write_text(json.dumps(info))
+        return self
+
     def start(self) -> "FakeTrainer":
         (self.run / "recipe.toml").write_text('[model]\nname = "fake"\n[train]\nepochs = %d\n' % self.epochs)
         self.status("starting", "loading the fake model")
@@ -171,8 +177,7 @@ class FakeTrainer:
 
 def serve(args) -> int:
     """Trains on a clock, polling commands at every step (and while paused)."""
-    fake = FakeTrainer(args.run_dir, total_steps=args.steps, gpus=args.gpus, seed=args.seed)
-    (fake.run / "trainer.pid").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    fake = FakeTrainer(args.run_dir, total_steps=args.steps, gpus=args.gpus, seed=args.seed).claim_process()
     commands = EventTail(fake.run / "commands.jsonl")
     commands.offset = _size(fake.run / "commands.jsonl")  # like the real trainer: only new commands
     fake.start()

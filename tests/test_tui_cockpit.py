@@ -15,8 +15,12 @@ from ftui.tui.dialogs import ConfirmStop, LrPrompt, QuitPrompt
 
 @pytest.fixture
 def live_run(tmp_path):
-    """A run 120 steps into 200: two evals, two checkpoints, heartbeats, no GPU."""
-    fake = FakeTrainer(tmp_path / "tiny-run", total_steps=200).start()
+    """A run 120 steps into 200: two evals, two checkpoints, heartbeats, no GPU.
+
+    The test process stands in as the trainer's pid: the history is written once, so on a
+    loaded machine a test can outlast the 10 s after which a silent run with no live process
+    reads as dead, and a dead run refuses commands."""
+    fake = FakeTrainer(tmp_path / "tiny-run", total_steps=200).claim_process().start()
     fake.say("dataset: 1000 train rows, 200 validation rows")
     fake.write_history(120, eval_every=50, hardware_every=10)
     fake.say("gradient norm clipped at step 118", "warning")

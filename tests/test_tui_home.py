@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-
 from fake_trainer import FakeTrainer
 from tui_pilot import fast_watcher, screen_text, wait_for, widget_text
 
@@ -20,7 +16,7 @@ def make_runs(runs_dir):
     done.finish()
     live = FakeTrainer(runs_dir / "live-one", total_steps=300).start()
     live.write_history(45, eval_every=30)
-    (live.run / "trainer.pid").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    live.claim_process()
     (runs_dir / "notes").mkdir()  # not a run: left out
     return done, live
 

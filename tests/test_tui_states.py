@@ -4,7 +4,6 @@ and every layout from 80x24 up."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 
@@ -26,7 +25,7 @@ def crashed_run(tmp_path):
     """A run whose trainer process is gone while its last status still says running."""
     fake = FakeTrainer(tmp_path / "crashed", total_steps=100).start()
     fake.write_history(40, eval_every=20)
-    (fake.run / "trainer.pid").write_text(json.dumps({"pid": dead_pid(), "host": socket.gethostname()}))
+    fake.claim_process(dead_pid())
     (fake.run / "trainer.log").write_text("step 40\nTraceback (most recent call last):\n"
                                           "RuntimeError: CUDA error: an illegal memory access\n")
     return fake
