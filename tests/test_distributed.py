@@ -130,3 +130,19 @@ def test_two_nodes_share_one_run_dir_and_each_reports_its_hardware(make_recipe, 
             histories.add(event)
     shown = nodes_text(histories, 40).plain
     assert sorted(histories.by_node) == [0, 1] and "node 0" in shown and "node 1" in shown
+
+
+def test_lora_under_two_processes_keeps_replicas_identical_and_saves_adapters(make_recipe, tmp_path):
+    recipe = make_recipe(train={"strategy": "lora", "lr": 2e-2, "lora_r": 4})
+    result = ftui("train", recipe, "--headless", "--nproc", "2", timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    run = tmp_path / "runs" / "tiny"
+    start = events_of(run, "run_start")[0]
+    assert start["world_size"] == 2 and start["strategy"] == "lora"
+    assert start["params_trainable"] < start["params_total"] / 10
+    rank0, rank1 = events_of(run, "summary")[-1]["rank_weights_sha256"]
+    assert rank0 == rank1, "DDP replicas diverged under LoRA"
+    checkpoint = run / "checkpoints" / "checkpoint-15"
+    assert (checkpoint / "adapter" / "adapter_model.safetensors").is_file()
+    merged = load_file(checkpoint / "model.safetensors")
+    assert not any("lora" in name or "base_layer" in name for name in merged), "the top level is a plain model"
