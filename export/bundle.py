@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,21 +13,63 @@ from .report import ExportReport
 MANIFEST = "bundle.json"
 
 
-def prepare_bundle_dir(output: Path) -> Path:
-    """Creates `<output>/bundle`, replacing an earlier ftui bundle there; refuses foreign or unwritable folders."""
-    bundle = Path(output) / "bundle"
-    if bundle.exists() and any(bundle.iterdir()):
-        if not (bundle / MANIFEST).is_file():
-            raise ExportError(f"{bundle}: exists and is not an ftui bundle; choose another --output")
-        shutil.rmtree(bundle, ignore_errors=True)
+STAGING = ".bundle.partial-"  # + pid: where an export writes until it is complete
+REPLACED = ".bundle.old-"  # + pid: the previous bundle, for the moment between two renames
+
+
+def prepare_bundle_dir(output: Path) -> tuple[Path, Path]:
+    """(``<output>/bundle``, an empty staging folder beside it).
+
+    The export writes into the staging folder and `publish_bundle` renames it into place at the end,
+    so an export that fails, is cancelled or is killed leaves the previous bundle as it was. Refuses a
+    ``bundle`` folder that is not an ftui bundle, or an output it cannot write, before any work.
+    """
+    output = Path(output)
+    bundle = output / "bundle"
+    if bundle.exists() and not (bundle.is_dir() and (not any(bundle.iterdir()) or (bundle / MANIFEST).is_file())):
+        raise ExportError(f"{bundle}: exists and is not an ftui bundle; choose another --output")
+    staging = output / f"{STAGING}{os.getpid()}"
     try:
-        bundle.mkdir(parents=True, exist_ok=True)
-        probe = bundle / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        output.mkdir(parents=True, exist_ok=True)
+        clean_leftovers(output, bundle)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
     except OSError as e:
         raise ExportError(f"{output}: cannot write the export there ({e.strerror or e})") from None
-    return bundle
+    return bundle, staging
+
+
+def publish_bundle(staging: Path, bundle: Path) -> None:
+    """Puts the finished staging folder at ``bundle``, replacing an earlier bundle there."""
+    replaced = bundle.with_name(f"{REPLACED}{os.getpid()}")
+    if bundle.exists():
+        shutil.rmtree(replaced, ignore_errors=True)
+        bundle.rename(replaced)
+    staging.rename(bundle)
+    shutil.rmtree(replaced, ignore_errors=True)
+
+
+def discard_staging(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def clean_leftovers(output: Path, bundle: Path) -> None:
+    """Removes staging folders of exports that died; puts back a bundle a dying export had moved aside."""
+    for path in sorted(output.glob(".bundle.*-*")):
+        kind, _, pid = path.name.rpartition("-")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if f"{kind}-" == REPLACED and not bundle.exists():
+            path.rename(bundle)
+        elif f"{kind}-" in (STAGING, REPLACED):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether another process with this pid runs; this process's own leftovers are from an earlier export."""
+    import psutil
+
+    return pid != os.getpid() and psutil.pid_exists(pid)
 
 
 def write_manifest(bundle: Path, labels: list[str], models: dict[str, str], default_model: str, opset: int,

@@ -7,7 +7,9 @@ the CLI prints the same messages. Gate failures do not raise: the report and bun
 
 from __future__ import annotations
 
+import errno
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,8 @@ Progress = Callable[[str, str], None]
 # and (for transformers on CPU) fastest first. With one, the fastest passing variant at batch 1 wins:
 # onnxruntime's dynamic int8 convolutions, for one, are slower than fp32 on CPU.
 PREFERENCE = ("int8", "O2", "O1", "fp32")
+# Errors of a disk that cannot take the bundle: one line for the user, not a traceback.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO, errno.EFBIG)
 
 
 @dataclass
@@ -38,30 +42,67 @@ class ExportOptions:
     threads: int | None = None  # benchmark threads (default: all cores)
 
 
-def run_export(opts: ExportOptions, progress: Progress | None = None) -> ExportReport:
-    """Runs the whole export; returns the report (also written to the bundle as report.json/.txt)."""
+class ExportCancelled(ExportError):
+    """The caller's cancel event was set: the export stopped at a stage boundary, nothing was published."""
+
+
+def run_export(opts: ExportOptions, progress: Progress | None = None,
+               cancel: threading.Event | None = None) -> ExportReport:
+    """Runs the whole export; returns the report (also written to the bundle as report.json/.txt).
+
+    The bundle is written in a staging folder and renamed into place when complete: an export that
+    fails, is cancelled (``cancel`` set, checked at each stage) or is killed keeps the previous bundle.
+    """
     _check_options(opts)
-    return _Export(opts, progress or (lambda stage, message: None)).run()
+    return _Export(opts, progress or (lambda stage, message: None), cancel or threading.Event()).run()
 
 
 class _Export:
     """One export, step by step; each step adds to the report."""
 
-    def __init__(self, opts: ExportOptions, say: Progress):
+    def __init__(self, opts: ExportOptions, progress: Progress, cancel: threading.Event):
         from .bundle import prepare_bundle_dir
 
-        self.opts, self.say, self.start, self.timings = opts, say, time.perf_counter(), {}
+        self.opts, self.progress, self.cancel = opts, progress, cancel
+        self.start, self.timings, self.ref = time.perf_counter(), {}, None
         self.source = resolve_source(Path(opts.source))
         self.task = self.source.task
         self.examples = self.task.load_examples(_validation_path(self.source, opts.data), self.source.labels)
-        self.bundle = prepare_bundle_dir(Path(opts.output) if opts.output else _default_output(self.source))
+        self.destination, self.bundle = prepare_bundle_dir(Path(opts.output) if opts.output
+                                                           else _default_output(self.source))
         self.cores = opts.threads or os.cpu_count() or 1
-        self.report = ExportReport(str(opts.source), str(self.source.checkpoint), self.bundle, str(self.examples.path),
+        self.report = ExportReport(str(opts.source), str(self.source.checkpoint), self.destination, str(self.examples.path),
                                    len(self.examples), self.source.labels, self.source.max_length,
                                    task=self.task.name, primary_metric=self.task.primary_metric,
                                    columns=[list(c) for c in self.task.columns])
 
     def run(self) -> ExportReport:
+        """The stages into the staging folder, then the rename; on any failure the staging folder goes."""
+        from .bundle import discard_staging, publish_bundle
+
+        try:
+            self.stages()
+            self.say("publish", f"writing {self.destination}")
+            publish_bundle(self.bundle, self.destination)
+        except BaseException as e:
+            if self.ref is not None:
+                self.ref.cancel()
+            discard_staging(self.bundle)
+            if isinstance(e, OSError) and e.errno in WRITE_ERRORS:
+                raise ExportError(f"{self.destination.parent}: writing the export failed ({e.strerror or e}); "
+                                  f"any earlier bundle there is unchanged") from None
+            raise
+        self.progress("done", "PASS" if self.report.passed else "FAIL: " + ", ".join(self.report.failed_gates))
+        return self.report
+
+    def say(self, stage: str, message: str) -> None:
+        """Reports a stage to the caller; stops here if the caller asked to cancel."""
+        if self.cancel.is_set():
+            raise ExportCancelled(f"export cancelled before {stage}; any earlier bundle in "
+                                  f"{self.destination.parent} is unchanged")
+        self.progress(stage, message)
+
+    def stages(self) -> None:
         from .bundle import finish_bundle
 
         self.say("load", f"loading {self.source.checkpoint}")
@@ -79,8 +120,6 @@ class _Export:
         self.report.timings = {**self.timings, "total_s": time.perf_counter() - self.start}
         self.write_manifest()
         finish_bundle(self.bundle, self.report, self.source.recipe, self.task)
-        self.say("done", "PASS" if self.report.passed else "FAIL: " + ", ".join(self.report.failed_gates))
-        return self.report
 
     def lap(self, name: str, since: float) -> float:
         now = time.perf_counter()
@@ -101,13 +140,9 @@ class _Export:
         accepted = list(inspect.signature(model.forward).parameters)
         split = self.task.split(src, self.examples, accepted)
         # The reference runs on its own copy: the exporter patches the module it traces.
-        ref = Reference(copy.deepcopy(model), self.task, src, self.examples, split, self.cores)
+        ref = self.ref = Reference(copy.deepcopy(model), self.task, src, self.examples, split, self.cores)
         self.say("export", "exporting to ONNX with optimum")
-        try:
-            fp32 = export_onnx(model, src.checkpoint, self.bundle, self.task.optimum_task)
-        except BaseException:
-            ref.cancel()
-            raise
+        fp32 = export_onnx(model, src.checkpoint, self.bundle, self.task.optimum_task)
         info = graph_info(fp32)
         report.opset = info.opset
         t = self.lap("export", self.start)

@@ -52,8 +52,8 @@ def test_the_shell_command_follows_the_choice(tmp_path):
     assert export_command(tmp_path / "r") == f"ftui export {tmp_path}/r --onnx --quantize int8"
     both = ExportChoice(optimize=True, int8=True, benchmark=False)
     assert export_command(tmp_path / "r", both) == f"ftui export {tmp_path}/r --onnx --optimize O2 --quantize int8 --no-benchmark"
-    assert both.stages() == ["load", "validate", "export", "optimize", "quantize", "done"]
-    assert ExportChoice(int8=False).stages() == ["load", "validate", "export", "benchmark", "done"]
+    assert both.stages() == ["load", "validate", "export", "optimize", "quantize", "publish", "done"]
+    assert ExportChoice(int8=False).stages() == ["load", "validate", "export", "benchmark", "publish", "done"]
 
 
 def hold_exports(monkeypatch) -> tuple[threading.Event, list]:
@@ -63,10 +63,10 @@ def hold_exports(monkeypatch) -> tuple[threading.Event, list]:
 
     go, real, started = threading.Event(), pipeline.run_export, []
 
-    def held(opts, progress=None):
+    def held(opts, progress=None, cancel=None):
         started.append(opts)
         assert go.wait(20), "the test never let the export go"  # short: a failing test must not hang
-        return real(opts, progress)
+        return real(opts, progress, cancel)
 
     monkeypatch.setattr(pipeline, "run_export", held)
     return go, started
@@ -91,8 +91,6 @@ async def test_int8_export_runs_from_the_screen_and_writes_the_bundle(tiny_run, 
         assert screen.choice.int8 and len(started) == 1
         assert (started[0].quantize, started[0].optimize, started[0].benchmark) == ("int8", None, False)
         assert "start export" not in widget_text(app, "Footer")
-        await pilot.press("escape")  # and no leaving half-way
-        assert app.screen is screen
         go.set()
         await pilot.pause(0.2)
         assert len(started) == 1
@@ -122,6 +120,30 @@ async def test_int8_export_runs_from_the_screen_and_writes_the_bundle(tiny_run, 
         await wait_for(pilot, lambda: isinstance(app.screen, CockpitScreen), what="CockpitScreen")
         await pilot.press("e")  # and the screen remembers the bundle on disk
         assert "exported    PASS, in run/export/bundle" in screen_text(app)
+
+
+async def test_esc_cancels_a_running_export_and_the_earlier_bundle_stays(tiny_run, monkeypatch):
+    finish(tiny_run)
+    assert run_export(ExportOptions(tiny_run, benchmark=False, threads=1)).passed
+    bundle = tiny_run / "export" / "bundle"
+    before = {p.name: p.read_bytes() for p in bundle.iterdir()}
+    go, started = hold_exports(monkeypatch)
+    app = open_cockpit(tiny_run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_export_screen(app, pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: started, what="the worker to call run_export")
+        await pilot.press("escape")  # the first esc cancels; the screen stays to say how it ended
+        assert app.screen is screen and screen.cancel.is_set()
+        await wait_for(pilot, lambda: "cancelling" in widget_text(app, "#export-status"), what="the cancelling line")
+        go.set()
+        await wait_for(pilot, lambda: not screen.running, EXPORT_TIMEOUT, what="the export to stop")
+        await wait_for(pilot, lambda: "cancelled" in widget_text(app, "#export-status"), what="the cancelled line")
+        assert "anyearlierbundle" in squeeze(widget_text(app, "#export-status")) and "Traceback" not in screen_text(app)
+        assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
+        assert [p.name for p in bundle.parent.iterdir()] == ["bundle"]
+        await pilot.press("escape")  # over: esc leaves
+        await wait_for(pilot, lambda: isinstance(app.screen, CockpitScreen), what="CockpitScreen")
 
 
 async def test_missing_validation_split_is_one_line_and_the_app_stays_up(tiny_run):

@@ -4,11 +4,14 @@ read the report.
 The export itself is ftui.export.pipeline.run_export (no Textual in it). It runs in a thread
 worker whose only link to the screen is post_message: ExportProgress per stage, then
 ExportFinished (the report) or ExportFailed (one line). The handlers update the widgets.
+Esc during an export sets its cancel event: it stops at the next stage, and the bundle from an
+earlier export stays as it was (the pipeline publishes a bundle only once it is complete).
 """
 
 from __future__ import annotations
 
 import shlex
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -46,7 +49,7 @@ class ExportChoice:
     def stages(self) -> list[str]:
         """The distinct stages this export reports, in order: the progress bar's steps."""
         wanted = {"optimize": self.optimize, "quantize": self.int8, "benchmark": self.benchmark}
-        return [s for s in ("load", "validate", "export", "optimize", "quantize", "benchmark", "done")
+        return [s for s in ("load", "validate", "export", "optimize", "quantize", "benchmark", "publish", "done")
                 if wanted.get(s, True)]
 
 
@@ -141,6 +144,7 @@ class ExportScreen(Screen):
         self.state = state
         self.best: Path | None = None
         self.running = False
+        self.cancel = threading.Event()  # the running export's; a new one per export
         self.started_at = 0.0
         self.stage = ""
         self.plan: list[str] = []  # the stages the running export will report
@@ -189,10 +193,17 @@ class ExportScreen(Screen):
             self._show_intro()
 
     def action_back(self) -> None:
-        if self.running:  # run_export has no safe stop: a half-written bundle would block the next one
-            self.notify("the export is still running; esc works once it ends", severity="warning")
+        if self.running:
+            if not self.cancel.is_set():
+                self.cancel.set()
+                self.notify("cancelling: the export stops after its current stage; an earlier bundle stays",
+                            severity="warning")
+                self._tick()
             return
         self.app.pop_screen()
+
+    def on_unmount(self) -> None:
+        self.cancel.set()  # the app is closing: let the worker thread stop at its next stage
 
     # --- running it ------------------------------------------------------------------------
 
@@ -201,6 +212,7 @@ class ExportScreen(Screen):
             return
         choice = self.choice
         self.running, self.started_at, self.stage = True, time.monotonic(), "load"
+        self.cancel = threading.Event()
         self.plan, self.seen, self.lines = choice.stages(), set(), []
         self._set_busy(True)
         bar = self.query_one(ProgressBar)
@@ -209,10 +221,10 @@ class ExportScreen(Screen):
         self.query_one("#export-bundle").display = False
         self._show_lines()
         self._tick()
-        self._export(choice.options(self.run_path))
+        self._export(choice.options(self.run_path), self.cancel)
 
     @work(thread=True, exclusive=True, group="export")
-    def _export(self, opts) -> None:
+    def _export(self, opts, cancel: threading.Event) -> None:
         """Runs in a thread: touches no widget, only posts messages."""
         from ftui.export.errors import ExportError
         from ftui.export.pipeline import run_export
@@ -223,7 +235,7 @@ class ExportScreen(Screen):
             self.post_message(ExportProgress(stage, detail, time.monotonic() - start))
 
         try:
-            self.post_message(ExportFinished(run_export(opts, progress)))
+            self.post_message(ExportFinished(run_export(opts, progress, cancel)))
         except ExportError as e:
             self.post_message(ExportFailed(str(e)))
         except Exception as e:  # an engine bug: say so in one line, keep the traceback, keep the app up
@@ -276,7 +288,9 @@ class ExportScreen(Screen):
     def _tick(self) -> None:
         if self.running:
             elapsed = fmt.duration(time.monotonic() - self.started_at)
-            self._say(Text(f"exporting… {self.stage}  {elapsed}  (esc works once it ends)", style="bold yellow"))
+            what = "cancelling after" if self.cancel.is_set() else "exporting…"
+            hint = "" if self.cancel.is_set() else "  (esc cancels)"
+            self._say(Text(f"{what} {self.stage}  {elapsed}{hint}", style="bold yellow"))
 
     def _show(self, text: Text, table: bool) -> None:
         """Prose wraps to the screen; log lines and the report keep their columns and scroll sideways."""
