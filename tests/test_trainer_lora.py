@@ -296,7 +296,7 @@ class LoraFake(FakeTrainer):
     ((160, 48), "lora · 0.30M / 23.0M trainable (1.3%)"),
 ])
 async def test_cockpit_header_shows_what_trains(tmp_path, size, words):
-    fake = LoraFake(tmp_path / "minilm-l6-tweets-20250101-120000", total_steps=200).start()
+    fake = LoraFake(tmp_path / "minilm-l6-tweets-20250101-120000", total_steps=200).claim_process().start()
     fake.write_history(120, eval_every=30)
     app = open_cockpit(fake.run)
     async with app.run_test(size=size) as pilot:

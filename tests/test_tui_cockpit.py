@@ -179,7 +179,7 @@ async def test_export_waits_for_the_end_of_the_run(live_run):
 
 
 async def test_gpu_pane_shows_each_gpu(tmp_path):
-    fake = FakeTrainer(tmp_path / "gpu-run", gpus=2).start()
+    fake = FakeTrainer(tmp_path / "gpu-run", gpus=2).claim_process().start()
     fake.write_history(20, hardware_every=2)
     app = open_cockpit(fake.run)
     async with app.run_test(size=(100, 30)) as pilot:

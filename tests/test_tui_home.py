@@ -50,7 +50,7 @@ async def test_n_starts_the_default_run_and_opens_its_cockpit(tmp_path):
 
     def spawn(recipe, overrides, runs_dir, name=None):
         calls.append((recipe, overrides, runs_dir))
-        fake = FakeTrainer(runs_dir / "fresh-run", total_steps=100).start()
+        fake = FakeTrainer(runs_dir / "fresh-run", total_steps=100).claim_process().start()
         fake.steps(7)
         return fake.run
 

@@ -65,7 +65,7 @@ async def test_silence_from_a_trainer_we_cannot_check_means_it_died(tmp_path):
 
 
 async def test_a_100k_step_history_is_drawn_whole(tmp_path):
-    fake = FakeTrainer(tmp_path / "long", total_steps=100_000).start()
+    fake = FakeTrainer(tmp_path / "long", total_steps=100_000).claim_process().start()
     fake.write_bulk_steps(99_999)
     fake.steps(1, loss=2.5)  # one late spike: decimation must keep it
     app = open_cockpit(fake.run)
@@ -82,7 +82,7 @@ async def test_a_100k_step_history_is_drawn_whole(tmp_path):
 
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 48), (60, 20)])
 async def test_every_layout_renders(tmp_path, size):
-    fake = FakeTrainer(tmp_path / "layout", total_steps=200, gpus=1).start()
+    fake = FakeTrainer(tmp_path / "layout", total_steps=200, gpus=1).claim_process().start()
     fake.write_history(120, eval_every=30)
     app = open_cockpit(fake.run)
     async with app.run_test(size=size) as pilot:
