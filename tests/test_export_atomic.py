@@ -73,7 +73,8 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_bundle(tiny_run, publish
 
 def test_a_killed_export_keeps_the_bundle_and_the_next_export_cleans_up(tiny_run, published):
     before = snapshot(published / "bundle")
-    proc = subprocess.Popen([sys.executable, "-m", "ftui.tui.cli", "export", str(tiny_run), "--onnx", "--no-benchmark",
+    # With the benchmark on, seconds of work follow the line we wait for: the kill cannot come too late.
+    proc = subprocess.Popen([sys.executable, "-m", "ftui.tui.cli", "export", str(tiny_run), "--onnx",
                              "--threads", "1", "--output", str(published)], stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:  # progress lines; kill it once the ONNX file is in the staging folder
         if "through onnxruntime" in line:
