@@ -176,15 +176,17 @@ class _Export:
 
     def add_int8(self, ref) -> None:
         """Tries each int8 scheme in order; keeps the first that passes the accuracy gate, else the least bad."""
-        from .variants import INT8_SCHEMES, quantize_int8
+        from .variants import INT8_SCHEMES, has_embedding_tables, quantize_int8
 
-        limit, results = self.opts.max_accuracy_drop, []
+        limit, results, fp32 = self.opts.max_accuracy_drop, [], self.bundle / "model.onnx"
         for scheme in INT8_SCHEMES:
-            self.say("quantize", f"dynamic int8, {scheme} weights")
-            path = quantize_int8(self.bundle / "model.onnx", self.bundle / f"model.int8.{scheme}.onnx", scheme)
-            results.append(ref.check("int8", path, f"dynamic int8, {scheme} weights"))
+            if scheme.fp32_embeddings and not has_embedding_tables(fp32):
+                continue  # nothing to leave in fp32: the same file as per-channel
+            self.say("quantize", scheme.describe())
+            path = quantize_int8(fp32, self.bundle / f"model.int8.{scheme.name}.onnx", scheme)
+            results.append(ref.check("int8", path, scheme.describe()))
             drop = results[-1].metrics["accuracy_drop_pts"]
-            self.report.int8_tried.append({"scheme": scheme, "accuracy": results[-1].metrics["accuracy"],
+            self.report.int8_tried.append({"scheme": scheme.name, "accuracy": results[-1].metrics["accuracy"],
                                            "accuracy_drop_pts": drop, "passed": drop <= limit})
             if drop <= limit:
                 break

@@ -62,12 +62,49 @@ def test_int8_with_a_big_accuracy_drop_fails_its_gate_after_trying_each_scheme(t
     bundle = tiny_run / "export" / "bundle"
     report = json.loads((bundle / "report.json").read_text())
     assert report["failed_gates"] == ["int8 accuracy drop"]
-    assert [t["scheme"] for t in report["int8_tried"]] == ["per-channel", "per-tensor"]
+    assert [t["scheme"] for t in report["int8_tried"]] == ["per-channel", "per-tensor", "fp32-embeddings"]
     int8 = report["variants"][-1]
     assert int8["metrics"]["accuracy_drop_pts"] > 10 and int8["metrics"]["label_agreement"] < 0.9
     # The failed variant is kept for inspection but is not what predict uses.
     assert (bundle / "model.int8.onnx").is_file() and report["default_model"] == "model.onnx"
-    assert not list(bundle.glob("model.int8.per-*.onnx"))
+    assert not list(bundle.glob("model.int8.*.onnx"))
+
+
+def test_int8_falls_back_to_fp32_embeddings_when_int8_embeddings_cost_too_much(tiny_run, monkeypatch):
+    """When only the schemes that quantize the embedding table lose accuracy, the last scheme is kept."""
+    from ftui.export import variants
+    from ftui.export.pipeline import ExportOptions, run_export
+
+    real = variants.quantize_int8
+
+    def embeddings_matter(src, out, scheme):
+        path = real(src, out, scheme)
+        if not scheme.fp32_embeddings:
+            shift_classifier_bias(path, label=0, amount=50.0)
+        return path
+
+    monkeypatch.setattr(variants, "quantize_int8", embeddings_matter)
+    report = run_export(ExportOptions(tiny_run, quantize="int8", benchmark=False, threads=1))
+    assert report.passed, report.failed_gates
+    assert [(t["scheme"], t["passed"]) for t in report.int8_tried] == \
+        [("per-channel", False), ("per-tensor", False), ("fp32-embeddings", True)]
+    int8 = report.variants[-1]
+    assert int8.file == "model.int8.onnx" and "fp32 embeddings" in int8.note
+    assert report.default_model == "model.int8.onnx"
+
+
+def test_fp32_embeddings_keep_the_word_table_and_quantize_the_matmuls(tiny_run, tmp_path):
+    from ftui.export.pipeline import ExportOptions, run_export
+    from ftui.export.variants import INT8_SCHEMES, has_embedding_tables, quantize_int8
+
+    fp32 = run_export(ExportOptions(tiny_run, benchmark=False, threads=1, output=tmp_path)).bundle_path / "model.onnx"
+    assert has_embedding_tables(fp32)
+    graphs = {s.name: onnx.load(str(quantize_int8(fp32, tmp_path / f"{s.name}.onnx", s))).graph for s in INT8_SCHEMES}
+    for name, graph in graphs.items():
+        weights = {i.name: i.data_type for i in graph.initializer}
+        table = next(n.input[0] for n in graph.node if n.op_type == "Gather" and "word_embeddings" in n.input[0])
+        assert (weights[table] == onnx.TensorProto.FLOAT) == (name == "fp32-embeddings"), name
+        assert any(n.op_type == "MatMulInteger" for n in graph.node), name
 
 
 def test_a_tight_accuracy_threshold_is_enforced_on_real_int8(tiny_run, capsys):
