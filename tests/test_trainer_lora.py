@@ -6,6 +6,7 @@ console say what trains."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -187,6 +188,22 @@ def assert_one_line_error(result, *fragments):
 def test_bad_lora_targets_are_one_line_before_a_run_dir(make_recipe, tmp_path, targets, fragments):
     result = ftui("train", make_recipe(train={"strategy": "lora", "lora_targets": targets}), "--headless")
     assert_one_line_error(result, "train.lora_targets", *fragments)
+    assert not (tmp_path / "runs").exists(), "bad input must not leave a run directory"
+
+
+def test_bad_targets_of_a_hub_model_in_the_local_cache_are_refused_before_a_run_dir(make_recipe, tiny_model_dir,
+                                                                                     tmp_path):
+    """A hub id whose weights sit in the HF cache is checked from the cached safetensors header, offline."""
+    cache = tmp_path / "hf-cache"
+    repo = cache / "models--someorg--tiny-bert"
+    shutil.copytree(tiny_model_dir, repo / "snapshots" / "0123abc")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abc")
+    recipe = make_recipe(model={"name": "someorg/tiny-bert"}, train={"strategy": "lora", "lora_targets": "bogus"})
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "ftui.tui.cli", "train", str(recipe), "--headless"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert_one_line_error(result, "train.lora_targets", "no module named bogus", "someorg/tiny-bert")
     assert not (tmp_path / "runs").exists(), "bad input must not leave a run directory"
 
 

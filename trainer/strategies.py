@@ -99,12 +99,12 @@ def default_targets(model) -> list[str]:
 def check_strategy(train, model_ref) -> None:
     """Before any run dir exists: LoRA targets must name adaptable modules of the pretrained weights.
 
-    Reads only the safetensors headers (no torch). A model without local safetensors is checked
-    when it loads instead."""
+    Reads only the safetensors headers (no torch), of a model folder or of a hub model already in
+    the local HF cache. A model with neither is checked when it loads instead."""
     targets = parse_targets(train.lora_targets) if train.strategy == "lora" else []
     if not targets:
         return
-    shapes = weight_shapes(Path(model_ref.source))
+    shapes = weight_shapes(local_folder(model_ref.source))
     if shapes is None:
         return
     modules: dict[str, bool | None] = {name.rsplit(".", 1)[0]: None for name in shapes if "." in name}
@@ -112,6 +112,23 @@ def check_strategy(train, model_ref) -> None:
         if name.endswith(".weight") and shape:  # Linear, Conv and Embedding weights have 2+ dims
             modules[name.rsplit(".", 1)[0]] = len(shape) >= 2
     _refuse_bad_targets(targets, modules, f"model {model_ref.name!r}")
+
+
+def local_folder(source: str) -> Path:
+    """The folder holding a model's weights: ``source`` itself, or a hub id's snapshot in the HF cache
+    (found offline, without downloading); a path that does not exist when neither is there."""
+    if Path(source).exists():
+        return Path(source)
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in ("model.safetensors", "model.safetensors.index.json"):
+        try:
+            cached = try_to_load_from_cache(source, name)
+        except ValueError:  # not a valid hub id either: loading will say what is wrong
+            return Path(source)
+        if isinstance(cached, str):
+            return Path(cached).parent
+    return Path(source)
 
 
 def weight_shapes(folder: Path) -> dict[str, list] | None:
