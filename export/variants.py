@@ -14,7 +14,6 @@ from .convert import quiet
 from .errors import ExportError
 
 
-
 @dataclass(frozen=True)
 class Int8Scheme:
     """One way to quantize: a scale per output column or per tensor, embeddings int8 or left in fp32."""
@@ -36,6 +35,7 @@ class Int8Scheme:
 INT8_SCHEMES = (Int8Scheme("per-channel", True), Int8Scheme("per-tensor", False),
                 Int8Scheme("fp32-embeddings", True, fp32_embeddings=True))
 EMBEDDING_OPS = ("Gather", "EmbedLayerNormalization")
+
 
 def optimize(fp32: Path, level: str, out: Path) -> Path:
     """Writes `out`: the fp32 graph after onnxruntime's O1 (basic) or O2 (extended + transformer fusions) passes."""
