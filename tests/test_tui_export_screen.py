@@ -134,7 +134,8 @@ async def test_esc_cancels_a_running_export_and_the_earlier_bundle_stays(tiny_ru
         await pilot.press("s")
         await wait_for(pilot, lambda: started, what="the worker to call run_export")
         await pilot.press("escape")  # the first esc cancels; the screen stays to say how it ended
-        assert app.screen is screen and screen.cancel.is_set()
+        await wait_for(pilot, lambda: screen.cancel.is_set(), what="the cancel")
+        assert app.screen is screen
         await wait_for(pilot, lambda: "cancelling" in widget_text(app, "#export-status"), what="the cancelling line")
         go.set()
         await wait_for(pilot, lambda: not screen.running, EXPORT_TIMEOUT, what="the export to stop")
