@@ -28,6 +28,9 @@ class TextDataset:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def subset(self, idx: list[int]) -> "TextDataset":
+        return TextDataset([self.texts[i] for i in idx], [self.labels[i] for i in idx])
+
 
 @dataclass
 class TaskData:
@@ -46,12 +49,7 @@ def load_task_data(section: DataSection, seed: int) -> TaskData:
         dropped += more
     else:
         train, validation = stratified_split(train, section.validation_fraction, seed)
-    labels = sorted(set(train.labels))
-    if len(labels) < 2:
-        raise DataError(f"{section.train}: only one class ({labels[0]!r}) in the training data; need at least two")
-    unseen = sorted(set(validation.labels) - set(labels))
-    if unseen:
-        raise DataError(f"validation labels not seen in training: {', '.join(map(repr, unseen[:5]))}")
+    labels = class_labels(train, validation, section.train)
     train = stratified_sample(train, section.max_train_rows, seed)
     validation = stratified_sample(validation, section.max_validation_rows, seed + 1)
     return TaskData(train, validation, labels, section.train, dropped)
@@ -170,6 +168,20 @@ def _label_name(label) -> str:
     return str(label).strip()
 
 
+def class_labels(train, validation, source: str) -> list[str]:
+    """The sorted class names of a classification split; at least two, and every validation label
+    among them (the same rules for texts and images)."""
+    labels = sorted(set(train.labels))
+    if len(labels) < 2:
+        raise DataError(f"{source}: only one class ({labels[0]!r}) in the training data; need at least two")
+    unseen = sorted(set(validation.labels) - set(labels))
+    if unseen:
+        raise DataError(f"validation labels not seen in training: {', '.join(map(repr, unseen[:5]))}")
+    return labels
+
+
+# The two below take any labelled dataset with ``labels`` and ``subset(indices)``: texts or images.
+
 def stratified_split(data: TextDataset, fraction: float, seed: int) -> tuple[TextDataset, TextDataset]:
     """A seeded split that keeps each class's share; every class keeps a training example."""
     by_label = _indices_by_label(data)
@@ -181,7 +193,7 @@ def stratified_split(data: TextDataset, fraction: float, seed: int) -> tuple[Tex
         n_val = min(round(len(idx) * fraction), len(idx) - 1)
         val_idx += idx[:n_val]
         train_idx += idx[n_val:]
-    return _subset(data, sorted(train_idx)), _subset(data, sorted(val_idx))
+    return data.subset(sorted(train_idx)), data.subset(sorted(val_idx))
 
 
 def stratified_sample(data: TextDataset, limit: int, seed: int) -> TextDataset:
@@ -196,7 +208,7 @@ def stratified_sample(data: TextDataset, limit: int, seed: int) -> TextDataset:
         rng.shuffle(idx)
         chosen += idx[: max(1, round(len(idx) * limit / len(data)))]
     rng.shuffle(chosen)
-    return _subset(data, sorted(chosen[:limit]))
+    return data.subset(sorted(chosen[:limit]))
 
 
 def _indices_by_label(data: TextDataset) -> dict[str, list[int]]:
@@ -204,10 +216,6 @@ def _indices_by_label(data: TextDataset) -> dict[str, list[int]]:
     for i, label in enumerate(data.labels):
         groups[label].append(i)
     return groups
-
-
-def _subset(data: TextDataset, idx: list[int]) -> TextDataset:
-    return TextDataset([data.texts[i] for i in idx], [data.labels[i] for i in idx])
 
 
 def label_counts(data: TextDataset) -> dict[str, int]:

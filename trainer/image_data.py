@@ -22,7 +22,7 @@ from typing import Union
 
 import numpy as np
 
-from .data import (SUFFIXES, TaskData, TextDataset, _label_name, read_rows, require_columns, stratified_sample,
+from .data import (SUFFIXES, TaskData, _label_name, class_labels, read_rows, require_columns, stratified_sample,
                    stratified_split)
 from .errors import DataError
 
@@ -57,15 +57,10 @@ def load_image_data(section, seed: int) -> TaskData:
         validation, _, more = read_images(section.validation, section)
         dropped += more
     elif validation is None:
-        train, validation = split(train, section.validation_fraction, seed)
-    labels = sorted(set(train.labels))
-    if len(labels) < 2:
-        raise DataError(f"{section.train}: only one class ({labels[0]!r}) in the training data; need at least two")
-    unseen = sorted(set(validation.labels) - set(labels))
-    if unseen:
-        raise DataError(f"validation labels not seen in training: {', '.join(map(repr, unseen[:5]))}")
-    train = sample(train, section.max_train_rows, seed)
-    validation = sample(validation, section.max_validation_rows, seed + 1)
+        train, validation = stratified_split(train, section.validation_fraction, seed)
+    labels = class_labels(train, validation, section.train)
+    train = stratified_sample(train, section.max_train_rows, seed)
+    validation = stratified_sample(validation, section.max_validation_rows, seed + 1)
     for data in (train, validation):
         check_decodable(data)
     return TaskData(train, validation, labels, section.train, dropped)
@@ -138,18 +133,6 @@ def check_decodable(data: ImageDataset) -> None:
         except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ... for bad files
             reason = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
             raise DataError(f"{source}: not a readable image ({reason})") from None
-
-
-def split(data: ImageDataset, fraction: float, seed: int) -> tuple[ImageDataset, ImageDataset]:
-    """data.py's seeded stratified split, applied to row indices (so text and images split alike)."""
-    train, validation = stratified_split(TextDataset(list(range(len(data))), data.labels), fraction, seed)
-    return data.subset(train.texts), data.subset(validation.texts)
-
-
-def sample(data: ImageDataset, limit: int, seed: int) -> ImageDataset:
-    """data.py's stratified sample (0 = all rows), applied to row indices."""
-    chosen = stratified_sample(TextDataset(list(range(len(data))), data.labels), limit, seed)
-    return data.subset(chosen.texts)
 
 
 # ---- built-in demos ----------------------------------------------------------------------------
