@@ -8,3 +8,9 @@ class ModelError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+def first_line(e: Exception, limit: int = 200) -> str:
+    """An exception's first line, cut to ``limit`` characters, for a one-line error (its type if empty)."""
+    text = str(e).strip().splitlines()
+    return text[0][:limit] if text else type(e).__name__

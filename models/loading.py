@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import ModelError
+from .errors import ModelError, first_line
 from .presets import ResolvedModel
 
 
@@ -12,7 +12,7 @@ def load_tokenizer(model: ResolvedModel, trust_remote_code: bool = False):
     try:
         return AutoTokenizer.from_pretrained(model.source, trust_remote_code=trust_remote_code)
     except Exception as e:  # transformers raises OSError/ValueError/... for a folder that is no model
-        raise ModelError(f"model {model.name!r}: cannot load its tokenizer ({_first_line(e)})") from None
+        raise ModelError(f"model {model.name!r}: cannot load its tokenizer ({first_line(e)})") from None
 
 
 def load_for_classification(model: ResolvedModel, labels: list[str], trust_remote_code: bool = False,
@@ -47,7 +47,7 @@ def load_for_classification(model: ResolvedModel, labels: list[str], trust_remot
         raise
     except Exception as e:
         task = head.removeprefix("AutoModelFor").replace("Classification", " classification").lower()
-        raise ModelError(f"model {model.name!r}: cannot load for {task} ({_first_line(e)})") from None
+        raise ModelError(f"model {model.name!r}: cannot load for {task} ({first_line(e)})") from None
 
 
 def count_parameters(model) -> tuple[int, int]:
@@ -55,8 +55,3 @@ def count_parameters(model) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return total, trainable
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:200] if text else type(e).__name__

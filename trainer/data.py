@@ -130,10 +130,12 @@ def read_json_lines(path: Path, text: str) -> list[tuple[int, dict]]:
 def _read_parquet(path: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
+    from ftui.models.errors import first_line
+
     try:
         return pq.read_table(path).to_pylist()
     except Exception as e:  # pyarrow raises ArrowInvalid/OSError for a file that is no parquet
-        raise DataError(f"{path}: cannot read as Parquet ({str(e).splitlines()[0][:120]})") from None
+        raise DataError(f"{path}: cannot read as Parquet ({first_line(e, 120)})") from None
 
 
 def require_columns(rows: list[dict], name, columns: dict[str, str]) -> None:

@@ -124,6 +124,8 @@ def check_decodable(data: ImageDataset) -> None:
     """Every file image must decode: a one-line DataError now rather than a crash mid-run."""
     from PIL import Image
 
+    from ftui.models.errors import first_line
+
     for source in data.images:
         if isinstance(source, np.ndarray):
             continue
@@ -131,8 +133,7 @@ def check_decodable(data: ImageDataset) -> None:
             with Image.open(source) as image:
                 image.verify()
         except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ... for bad files
-            reason = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
-            raise DataError(f"{source}: not a readable image ({reason})") from None
+            raise DataError(f"{source}: not a readable image ({first_line(e, 120)})") from None
 
 
 # ---- built-in demos ----------------------------------------------------------------------------

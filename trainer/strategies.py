@@ -17,6 +17,8 @@ import json
 import struct
 from pathlib import Path
 
+from ftui.models.errors import first_line
+
 from .errors import CheckpointError, RecipeError
 
 # ftui task -> peft task type; peft then also trains and saves the classification head.
@@ -57,7 +59,7 @@ def wrap_lora(model, train, task: str):
     try:
         return peft.get_peft_model(model, config)
     except ValueError as e:  # e.g. a target that is a LayerNorm: peft adapts Linear/Conv/Embedding only
-        raise RecipeError(f"train.lora_targets = {','.join(targets)!r}: {_first_line(e)}") from None
+        raise RecipeError(f"train.lora_targets = {','.join(targets)!r}: {first_line(e, 300)}") from None
 
 
 def parse_targets(text: str) -> list[str]:
@@ -184,11 +186,6 @@ def _first(names: str, n: int = 12) -> str:
 def _model_words(model) -> str:
     config = getattr(model, "config", None)
     return f"the {getattr(config, 'model_type', '') or type(model).__name__} model"
-
-
-def _first_line(e: Exception) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0][:300] if lines else type(e).__name__
 
 
 # --- LoRA: checkpoints ---------------------------------------------------------------------

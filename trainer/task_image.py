@@ -80,14 +80,14 @@ def load_image_processor(model_ref, trust_remote_code: bool = False, image_size:
     """
     from transformers import AutoImageProcessor
 
-    from ftui.models.errors import ModelError
+    from ftui.models.errors import ModelError, first_line
 
     try:
         processor = AutoImageProcessor.from_pretrained(model_ref.source, use_fast=False,
                                                        trust_remote_code=trust_remote_code)
     except Exception as e:  # OSError/ValueError/KeyError for a folder without preprocessor_config.json
-        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise ModelError(f"model {model_ref.name!r}: no image processor, preprocessor_config.json ({reason})") from None
+        raise ModelError(f"model {model_ref.name!r}: no image processor, preprocessor_config.json "
+                         f"({first_line(e, 160)})") from None
     if image_size:
         set_image_size(processor, image_size)
     return processor
