@@ -95,8 +95,7 @@ def planned_epochs(train_rows: int, t, world_size: int = 1) -> float:
     """The epochs the run will cover: train.epochs, or what train.max_steps amounts to."""
     if t.max_steps <= 0:
         return t.epochs
-    per_epoch = max(math.ceil(train_rows / (t.batch_size * world_size)) // t.grad_accum, 1)
-    return round(t.max_steps / per_epoch, 2)
+    return round(t.max_steps / steps_per_epoch(train_rows, t.batch_size, t.grad_accum, world_size), 2)
 
 
 def total_steps(train_rows: int, batch_size: int, grad_accum: int, epochs: float, max_steps: int,
@@ -104,5 +103,9 @@ def total_steps(train_rows: int, batch_size: int, grad_accum: int, epochs: float
     """The optimizer steps HF Trainer will take (its own arithmetic)."""
     if max_steps > 0:
         return max_steps
-    batches = math.ceil(train_rows / (batch_size * world_size))
-    return math.ceil(epochs * max(batches // grad_accum, 1))
+    return math.ceil(epochs * steps_per_epoch(train_rows, batch_size, grad_accum, world_size))
+
+
+def steps_per_epoch(train_rows: int, batch_size: int, grad_accum: int, world_size: int = 1) -> int:
+    """Optimizer steps in one epoch: batches over all ranks, per accumulation, at least one."""
+    return max(math.ceil(train_rows / (batch_size * world_size)) // grad_accum, 1)
