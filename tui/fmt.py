@@ -73,3 +73,28 @@ def steps(n: float) -> str:
 
 def percent(value: float | None) -> str:
     return DASH if value is None else f"{float(value):.0f}%"
+
+
+def params(n: int | None) -> str:
+    """A parameter count in a few characters: 950, 2.1k, 0.30M, 22.7M, 1.3B."""
+    if n is None:
+        return DASH
+    if n >= 1e9:
+        return f"{n / 1e9:.1f}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1e5:
+        return f"{n / 1e6:.2f}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f}k"
+    return str(n)
+
+
+def share(part: int | None, whole: int | None) -> str:
+    """A percentage with the digits a small share needs: 100%, 12%, 1.3%, 0.21%."""
+    if part is None or whole is None:
+        return DASH
+    pct = 100 * part / whole if whole else 0.0
+    if pct >= 10 or pct == 0:
+        return f"{pct:.0f}%"
+    return f"{pct:.1f}%" if pct >= 0.1 else f"{pct:.2f}%"

@@ -50,27 +50,6 @@ def progress_bar(done: int, total: int, width: int) -> Text:
     return Text("━" * full, style="green") + Text("─" * (width - full), style="grey35")
 
 
-def count(n: int) -> str:
-    """A parameter count in a few characters: 950, 2.1k, 0.30M, 22.7M, 1.3B."""
-    if n >= 1e9:
-        return f"{n / 1e9:.1f}B"
-    if n >= 1e6:
-        return f"{n / 1e6:.1f}M"
-    if n >= 1e5:
-        return f"{n / 1e6:.2f}M"
-    if n >= 1e3:
-        return f"{n / 1e3:.1f}k"
-    return str(n)
-
-
-def share(part: int, whole: int) -> str:
-    """A percentage with the digits a small share needs: 100%, 12%, 1.3%, 0.21%."""
-    pct = 100 * part / whole if whole else 0.0
-    if pct >= 10 or pct == 0:
-        return f"{pct:.0f}%"
-    return f"{pct:.1f}%" if pct >= 0.1 else f"{pct:.2f}%"
-
-
 def trainable_words(run_start: dict, short: bool = False) -> str:
     """The strategy and its trainable share from the run_start event, e.g.
     ``lora · 0.30M / 22.7M trainable (1.3%)`` or, ``short``, ``lora 0.30M/22.7M 1.3%``;
@@ -80,8 +59,9 @@ def trainable_words(run_start: dict, short: bool = False) -> str:
     if not isinstance(total, int) or not isinstance(trainable, int) or total <= 0:
         return strategy
     if short:
-        return f"{strategy} {count(trainable)}/{count(total)} {share(trainable, total)}".strip()
-    return f"{strategy} · {count(trainable)} / {count(total)} trainable ({share(trainable, total)})".lstrip(" ·")
+        return f"{strategy} {fmt.params(trainable)}/{fmt.params(total)} {fmt.share(trainable, total)}".strip()
+    return (f"{strategy} · {fmt.params(trainable)} / {fmt.params(total)} trainable "
+            f"({fmt.share(trainable, total)})").lstrip(" ·")
 
 
 class RunHeader(Pane):
