@@ -92,7 +92,7 @@ def measure_latency(report: dict, bundle: Path, threads: int, seconds: float):
     model = AutoModelForSequenceClassification.from_pretrained(report["checkpoint"], dtype=torch.float32).eval()
     texts, _ = load_examples(Path(report["data"]), report["labels"])
     names = [i.name for i in open_session(bundle / "model.onnx").get_inputs()]
-    inputs = fixed_inputs(bundle / "tokenizer.json", texts, names, SEQUENCE)
+    inputs = fixed_inputs(bundle, texts, names, SEQUENCE)
     variants = {"ort-fp32": bundle / "model.onnx", "ort-int8": bundle / "model.int8.onnx"}
     load_before = os.getloadavg()
     rows = benchmark(model, variants, inputs, threads, Budget(seconds=seconds, min_iters=10, max_iters=2000))

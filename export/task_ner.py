@@ -18,8 +18,7 @@ from .data import read_jsonl_fields
 from .errors import ExportError
 from .gates import Gate
 from .predictor_ner import encode_words, first_subtokens
-from .task_text import (BENCHMARK_SEQUENCE, BATCH_SIZE, CHECK_BATCH, CHECK_SEQUENCE, MODEL_INPUTS, TOKENIZER_FILE,
-                        TextClassification, pad_token)
+from .task_text import BATCH_SIZE, MODEL_INPUTS, TextClassification
 from .tasks import Examples, Split, batched_logits_diff
 
 CONLL_SUFFIXES = (".conll", ".txt", ".bio", ".tsv")
@@ -70,24 +69,11 @@ class TokenClassification(TextClassification):
             detail += f"; first difference: {check['first_mismatch']!r}"
         return check, Gate("tokenization", not check["mismatches"], detail)
 
-    def shape_check(self, session, source, examples: Examples, static_axes: list[str]) -> dict:
-        tok = self.tokenizer(source, CHECK_SEQUENCE)
-        tok.enable_padding(pad_id=tok.padding["pad_id"], pad_token=tok.padding["pad_token"], length=CHECK_SEQUENCE)
-        sentences = (examples.inputs * CHECK_BATCH)[:CHECK_BATCH]
-        inputs, _ = encode_words(tok, sentences, [i.name for i in session.get_inputs()])
-        shape = list(session.run(None, inputs)[0].shape)
-        expected = [CHECK_BATCH, CHECK_SEQUENCE, len(source.labels)]
-        return {"input": f"batch {CHECK_BATCH} x sequence {CHECK_SEQUENCE}", "output_shape": shape,
-                "static_axes": static_axes, "ok": shape == expected and not static_axes}
+    def encode(self, tokenizer, inputs: list, input_names: list[str]) -> dict[str, np.ndarray]:
+        return encode_words(tokenizer, inputs, input_names)[0]
 
-    def benchmark_inputs(self, source, bundle: Path, examples: Examples, input_names: list[str], batches):
-        from .predictor import load_tokenizer
-
-        sequence = min(BENCHMARK_SEQUENCE, source.max_length)
-        tok = load_tokenizer(bundle / TOKENIZER_FILE, sequence, pad_token(bundle))
-        tok.enable_padding(pad_id=tok.padding["pad_id"], pad_token=tok.padding["pad_token"], length=sequence)
-        return {b: encode_words(tok, (examples.inputs * b)[:b], input_names)[0] for b in batches}, \
-            {"sequence": sequence}
+    def output_shape(self, batch: int, sequence: int, n_labels: int) -> list[int]:
+        return [batch, sequence, n_labels]  # a tag per token
 
     def readme_usage(self, report) -> str:
         return NER_USAGE.format(default_model=report.default_model, max_length=report.max_length)

@@ -65,20 +65,25 @@ class TextClassification(ExportTask):
         check = check_tokenization(source.checkpoint, self.tokenizer(source), examples.inputs, source.max_length)
         return check, tokenization_gate(check)
 
+    def encode(self, tokenizer, inputs: list, input_names: list[str]) -> dict[str, np.ndarray]:
+        """Model inputs for a batch of this task's examples (texts here, word lists for NER)."""
+        return encode_texts(tokenizer, inputs, input_names)
+
+    def output_shape(self, batch: int, sequence: int, n_labels: int) -> list[int]:
+        return [batch, n_labels]
+
     def shape_check(self, session, source, examples: Examples, static_axes: list[str]) -> dict:
-        tok = self.tokenizer(source, CHECK_SEQUENCE)
-        tok.enable_padding(pad_id=tok.padding["pad_id"], pad_token=tok.padding["pad_token"], length=CHECK_SEQUENCE)
-        texts = (examples.inputs * CHECK_BATCH)[:CHECK_BATCH]
-        inputs = encode_texts(tok, texts, [i.name for i in session.get_inputs()])
-        shape = list(session.run(None, inputs)[0].shape)
-        n_labels = len(source.labels)
+        tok = fixed_length_tokenizer(source.checkpoint, CHECK_SEQUENCE)
+        batch = (examples.inputs * CHECK_BATCH)[:CHECK_BATCH]
+        shape = list(session.run(None, self.encode(tok, batch, [i.name for i in session.get_inputs()]))[0].shape)
+        expected = self.output_shape(CHECK_BATCH, CHECK_SEQUENCE, len(source.labels))
         return {"input": f"batch {CHECK_BATCH} x sequence {CHECK_SEQUENCE}", "output_shape": shape,
-                "static_axes": static_axes, "ok": shape == [CHECK_BATCH, n_labels] and not static_axes}
+                "static_axes": static_axes, "ok": shape == expected and not static_axes}
 
     def benchmark_inputs(self, source, bundle: Path, examples: Examples, input_names: list[str], batches):
         sequence = min(BENCHMARK_SEQUENCE, source.max_length)
-        return fixed_inputs(bundle / TOKENIZER_FILE, examples.inputs, input_names, sequence, batches), \
-            {"sequence": sequence}
+        tok = fixed_length_tokenizer(bundle, sequence)
+        return {b: self.encode(tok, (examples.inputs * b)[:b], input_names) for b in batches}, {"sequence": sequence}
 
     def manifest(self, source, bundle: Path) -> dict:
         return {"max_length": source.max_length, "pad_token": pad_token(bundle)}
@@ -114,11 +119,17 @@ def check_tokenization(checkpoint: Path, tokenizer, texts: list[str], max_length
     return {"texts": len(texts), "mismatches": len(bad), "first_mismatch": texts[bad[0]][:80] if bad else None}
 
 
-def fixed_inputs(tokenizer_path: Path, texts: list[str], input_names: list[str], sequence: int,
+def fixed_length_tokenizer(folder: Path, sequence: int):
+    """The tokenizer of a checkpoint or bundle folder, padding and truncating to exactly ``sequence`` tokens."""
+    tok = load_tokenizer(folder / TOKENIZER_FILE, sequence, pad_token(folder))
+    tok.enable_padding(pad_id=tok.padding["pad_id"], pad_token=tok.padding["pad_token"], length=sequence)
+    return tok
+
+
+def fixed_inputs(folder: Path, texts: list[str], input_names: list[str], sequence: int,
                  batches=(1, 32)) -> dict[int, dict]:
     """Real texts padded or truncated to exactly `sequence` tokens, for each benchmark batch size."""
-    tok = load_tokenizer(tokenizer_path, sequence)
-    tok.enable_padding(pad_id=tok.padding["pad_id"], pad_token=tok.padding["pad_token"], length=sequence)
+    tok = fixed_length_tokenizer(folder, sequence)
     return {b: encode_texts(tok, (texts * b)[:b], input_names) for b in batches}
 
 
