@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ftui.rundir.errors import FtuiError
 
-class ExportError(Exception):
+
+class ExportError(FtuiError):
     """A user-facing export or predict failure: bad input, an unusable checkpoint, an unwritable output."""
-
-    exit_code = 2

@@ -26,7 +26,14 @@ if TYPE_CHECKING:
 MANIFEST = "bundle.json"
 
 
-class PredictorError(ValueError):
+try:  # inside ftui, one error root; a bundle copied to an edge box runs without ftui installed
+    from ftui.rundir.errors import FtuiError as _ErrorRoot
+except ImportError:
+    class _ErrorRoot(Exception):
+        exit_code = 2
+
+
+class PredictorError(_ErrorRoot, ValueError):
     """Bad bundle or bad input; `exit_code` makes the ftui CLI print one line instead of a traceback."""
 
     exit_code = 2

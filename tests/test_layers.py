@@ -26,6 +26,30 @@ def test_only_tui_imports_textual(package):
     assert "textual" not in loaded
 
 
+def test_rundir_needs_only_the_standard_library():
+    import importlib
+    import pkgutil
+
+    modules = [m.name for m in pkgutil.iter_modules(importlib.import_module("ftui.rundir").__path__, "ftui.rundir.")]
+    assert modules
+    loaded = loaded_modules("".join(f"import {m}\n" for m in modules))
+    heavy = {"torch", "transformers", "textual", "numpy", "onnxruntime", "onnx"}
+    assert not heavy & loaded
+    assert not any(name.startswith(("ftui.trainer", "ftui.tui", "ftui.export", "ftui.models")) for name in loaded)
+
+
+def test_every_user_error_shares_one_root():
+    from ftui.export.errors import ExportError
+    from ftui.export.predictor import PredictorError
+    from ftui.models.errors import ModelError
+    from ftui.rundir.errors import FtuiError
+    from ftui.trainer.errors import CheckpointError, DataError, RecipeError, RunDirError, TrainingFailed
+
+    for error in (ExportError, PredictorError, ModelError, CheckpointError, DataError, RecipeError, RunDirError):
+        assert issubclass(error, FtuiError) and error("x").exit_code == 2
+    assert TrainingFailed("x").exit_code == 1
+
+
 def test_export_does_not_need_the_trainer():
     import importlib
     import pkgutil

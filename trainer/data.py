@@ -135,7 +135,7 @@ def _read_parquet(path: Path) -> list[dict]:
     try:
         return pq.read_table(path).to_pylist()
     except Exception as e:  # pyarrow raises ArrowInvalid/OSError for a file that is no parquet
-        raise DataError(f"{path}: cannot read as Parquet ({first_line(e, 120)})") from None
+        raise DataError(f"{path}: cannot read as Parquet ({first_line(e)})") from None
 
 
 def require_columns(rows: list[dict], name, columns: dict[str, str]) -> None:

@@ -1,16 +1,8 @@
-"""User-facing errors: one line, exit code 2, never a traceback."""
+"""The trainer's user-facing errors: one line, exit code 2 (1 for a run that failed), never a traceback."""
 
+from ftui.rundir.errors import EXIT_FAILED, FtuiError, RunDirError
 
-class FtuiError(Exception):
-    """A problem with the user's input or environment, said in one line.
-
-    The command line prints ``ftui: <message>`` and exits with ``exit_code``.
-    """
-
-    exit_code = 2
-
-    def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+__all__ = ["FtuiError", "RecipeError", "DataError", "CheckpointError", "RunDirError", "TrainingFailed"]
 
 
 class RecipeError(FtuiError):
@@ -25,11 +17,7 @@ class CheckpointError(FtuiError):
     """A checkpoint is missing, corrupt or truncated."""
 
 
-class RunDirError(FtuiError):
-    """A path is not an ftui run directory, or cannot be used as one."""
-
-
 class TrainingFailed(FtuiError):
     """The run started and then failed (disk full, out of memory, a bug): exit code 1."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED

@@ -133,7 +133,7 @@ def check_decodable(data: ImageDataset) -> None:
             with Image.open(source) as image:
                 image.verify()
         except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ... for bad files
-            raise DataError(f"{source}: not a readable image ({first_line(e, 120)})") from None
+            raise DataError(f"{source}: not a readable image ({first_line(e)})") from None
 
 
 # ---- built-in demos ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .errors import RunDirError, TrainingFailed
+from .errors import FtuiError, RunDirError, TrainingFailed
 from .distributed import global_rank, world_size
 from .events import EventLog, NullEventLog
 from .recipe import Recipe, load_recipe, to_toml
@@ -59,7 +59,7 @@ def execute(run_path, resume: bool = False, listeners=(), argv=None) -> int:
     try:
         return _train(run, recipe, events, resume, argv)
     except Exception as e:
-        if getattr(e, "exit_code", None) is not None:  # bad input found late (e.g. weights): one line
+        if isinstance(e, FtuiError):  # bad input found late (e.g. weights): one line
             events.emit("log", 0, level="error", message=str(e))
             events.emit("status", 0, status="failed", message=str(e))
             raise

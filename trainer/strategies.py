@@ -59,7 +59,7 @@ def wrap_lora(model, train, task: str):
     try:
         return peft.get_peft_model(model, config)
     except ValueError as e:  # e.g. a target that is a LayerNorm: peft adapts Linear/Conv/Embedding only
-        raise RecipeError(f"train.lora_targets = {','.join(targets)!r}: {first_line(e, 300)}") from None
+        raise RecipeError(f"train.lora_targets = {','.join(targets)!r}: {first_line(e)}") from None
 
 
 def parse_targets(text: str) -> list[str]:

@@ -87,7 +87,7 @@ def load_image_processor(model_ref, trust_remote_code: bool = False, image_size:
                                                        trust_remote_code=trust_remote_code)
     except Exception as e:  # OSError/ValueError/KeyError for a folder without preprocessor_config.json
         raise ModelError(f"model {model_ref.name!r}: no image processor, preprocessor_config.json "
-                         f"({first_line(e, 160)})") from None
+                         f"({first_line(e)})") from None
     if image_size:
         set_image_size(processor, image_size)
     return processor

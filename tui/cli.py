@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from ftui.rundir.errors import FtuiError
+
 # command -> "module:function" taking the parsed args and returning an exit code
 HANDLERS = {
     None: "ftui.tui.commands:home",
@@ -117,9 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ftui: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # user errors are one line; anything else is a bug and keeps its traceback
-        if getattr(e, "exit_code", None) is None:
-            raise
+    except FtuiError as e:  # user errors are one line; anything else is a bug and keeps its traceback
         print(f"ftui: {e}", file=sys.stderr)
         return e.exit_code
     return int(code or 0)

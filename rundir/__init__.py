@@ -1,0 +1,1 @@
+"""The run-directory contract shared by trainer, export and cockpit: standard library only."""
