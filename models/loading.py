@@ -15,6 +15,16 @@ def load_tokenizer(model: ResolvedModel, trust_remote_code: bool = False):
         raise ModelError(f"model {model.name!r}: cannot load its tokenizer ({first_line(e)})") from None
 
 
+def load_config(model: ResolvedModel, trust_remote_code: bool = False):
+    """The model's transformers config: the model_type must be one transformers knows (or ships code for)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(model.source, trust_remote_code=trust_remote_code)
+    except Exception as e:  # ValueError for an unknown model_type, OSError/KeyError for a broken config
+        raise ModelError(f"model {model.name!r}: transformers cannot load its config.json ({first_line(e)})") from None
+
+
 def load_for_classification(model: ResolvedModel, labels: list[str], trust_remote_code: bool = False,
                             head: str = "AutoModelForSequenceClassification"):
     """A model with a classification ``head`` (an AutoModelFor... name: sequence, token or image
@@ -39,7 +49,7 @@ def load_for_classification(model: ResolvedModel, labels: list[str], trust_remot
         try:
             return getattr(transformers, head).from_pretrained(
                 model.source, config=config, trust_remote_code=trust_remote_code,
-                ignore_mismatched_sizes=True,
+                ignore_mismatched_sizes=True, use_safetensors=True,  # never a pickle: it can run code
             )
         finally:
             hf_logging.set_verbosity(verbosity)

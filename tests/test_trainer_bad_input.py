@@ -149,7 +149,8 @@ def test_model_folder_with_broken_weights(tmp_path, tiny_csv, tiny_model_dir):
     (broken / "model.safetensors").write_bytes(b"garbage")
     result = ftui("train", "--headless", "--model", broken, "--data", tiny_csv,
                   "--set", f"run.output_dir={json.dumps(str(tmp_path / 'runs'))}")
-    assert_one_line_error(result, "cannot load")
+    assert_one_line_error(result, "model.safetensors is corrupt")
+    assert not (tmp_path / "runs").exists(), "a broken model is found before a run directory exists"
 
 
 def test_unknown_preset_offline(tiny_csv):

@@ -6,8 +6,11 @@ Unknown keys, wrong types and bad values are one-line ``RecipeError``s. No torch
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
+import math
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -118,7 +121,19 @@ POSITIVE = {("train", "lr"), ("train", "batch_size"), ("train", "eval_batch_size
 NON_NEGATIVE = {("data", "max_train_rows"), ("data", "max_validation_rows"), ("train", "weight_decay"),
                 ("train", "max_grad_norm"), ("train", "eval_every"), ("checkpoint", "every"),
                 ("early_stopping", "patience"), ("train", "threads"), ("train", "warmup_ratio"),
-                ("data", "image_size")}
+                ("data", "image_size"), ("early_stopping", "min_delta")}
+# (section, key): (test, what the value must be). The seed bound is numpy's (torch takes the same).
+RANGES = {
+    ("train", "warmup_ratio"): (lambda v: 0 <= v <= 1, "in [0, 1] (a share of the training steps)"),
+    ("train", "lora_dropout"): (lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("train", "llrd_decay"): (lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("data", "validation_fraction"): (lambda v: 0 < v < 1, "between 0 and 1"),
+    ("train", "max_steps"): (lambda v: v == -1 or v > 0, "-1 (train for train.epochs) or greater than 0"),
+    ("run", "seed"): (lambda v: 0 <= v < 2**32, "an integer from 0 to 4294967295 (what numpy and torch seed with)"),
+    ("train", "threads"): (lambda v: v <= 1024, "at most 1024"),
+    ("data", "image_size"): (lambda v: v <= 8192, "at most 8192 pixels"),
+}
+INT_MAX = 2**31 - 1  # counts and sizes reach torch and numpy as C ints: more than this is a typo
 
 
 def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -> Recipe:
@@ -194,8 +209,40 @@ def _coerce(value, type_name: str, dotted: str, source: str):
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
     }[type_name]
     if not ok:
-        raise RecipeError(f"{source}: {dotted} must be {_article(type_name)}, got {value!r}")
-    return float(value) if type_name == "float" else value
+        raise RecipeError(f"{source}: {dotted} must be {_article(type_name)}, got {_short(value)}")
+    if type_name == "float":
+        return _finite(value, dotted, source)
+    if type_name == "str":
+        _check_text(value, dotted, source)
+    return value
+
+
+def _finite(value, dotted: str, source: str) -> float:
+    """A float that is a number: inf and nan (TOML's, or 1e400) train nothing."""
+    try:
+        number = float(value)
+    except OverflowError:  # a TOML integer too large for a float
+        number = math.inf
+    if not math.isfinite(number):
+        raise RecipeError(f"{source}: {dotted} must be a finite number, got {_short(value)}")
+    return number
+
+
+def _check_text(value: str, dotted: str, source: str) -> None:
+    """Strings become paths, names and column labels: UTF-8 text without control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: bytes in argv that were not UTF-8
+        raise RecipeError(f"{source}: {dotted} is not valid UTF-8 text, got {_short(value)}") from None
+    if any(unicodedata.category(c) == "Cc" and c != "\t" for c in value):
+        raise RecipeError(f"{source}: {dotted} must not contain control characters (NUL, newline, ...), "
+                          f"got {_short(value)}")
+
+
+def _short(value, limit: int = 80) -> str:
+    """A value's repr for an error message, shortened when long (a recipe value can be anything)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _article(type_name: str) -> str:
@@ -203,16 +250,13 @@ def _article(type_name: str) -> str:
 
 
 def validate(recipe: Recipe) -> None:
+    """Every value in range, before anything reads data or loads a model (RecipeError names the key)."""
     for (section, key), allowed in CHOICES.items():
         value = getattr(getattr(recipe, section), key)
         if value not in allowed:
-            raise RecipeError(f"{section}.{key} = {value!r} is not one of: {', '.join(allowed)}")
-    for section, key in POSITIVE:
-        if not getattr(getattr(recipe, section), key) > 0:
-            raise RecipeError(f"{section}.{key} must be greater than 0")
-    for section, key in NON_NEGATIVE:
-        if getattr(getattr(recipe, section), key) < 0:
-            raise RecipeError(f"{section}.{key} must not be negative")
+            raise RecipeError(f"{section}.{key} = {_short(value)} is not one of: {', '.join(allowed)}")
+    _check_numbers(recipe)
+    _check_names(recipe)
     metrics = TASKS[recipe.task.type].metrics
     if recipe.early_stopping.metric not in metrics:
         raise RecipeError(f"early_stopping.metric = {recipe.early_stopping.metric!r} is not one of: "
@@ -221,23 +265,69 @@ def validate(recipe: Recipe) -> None:
     if demo is not None and demo.task != recipe.task.type:
         raise RecipeError(f"data.train = {recipe.data.train!r} is {demo.task} data, but task.type is "
                           f"{recipe.task.type!r} (its demo data: {TASKS[recipe.task.type].default_data})")
-    if recipe.train.strategy == "lora" and not 0 <= recipe.train.lora_dropout < 1:
-        raise RecipeError("train.lora_dropout must be in [0, 1)")
-    if not 0 < recipe.data.validation_fraction < 1:
-        raise RecipeError("data.validation_fraction must be between 0 and 1")
-    if not 0 < recipe.train.llrd_decay <= 1:
-        raise RecipeError("train.llrd_decay must be in (0, 1]")
     if not recipe.model.name:
         raise RecipeError("model.name must not be empty")
     if not recipe.data.train:
         raise RecipeError("data.train must not be empty")
 
 
+def _check_numbers(recipe: Recipe) -> None:
+    """Signs, ranges and magnitudes; values set after loading (``--name``) are checked again too."""
+    for section in fields(Recipe):
+        values = getattr(recipe, section.name)
+        for f in fields(values):
+            value, dotted = getattr(values, f.name), f"{section.name}.{f.name}"
+            if f.type == "float":
+                _finite(value, dotted, "recipe")
+            if f.type == "int" and (section.name, f.name) != ("run", "seed") and value > INT_MAX:
+                raise RecipeError(f"{dotted} = {value} is too large (at most {INT_MAX})")
+    for section, key in POSITIVE:
+        if not getattr(getattr(recipe, section), key) > 0:
+            raise RecipeError(f"{section}.{key} must be greater than 0")
+    for section, key in NON_NEGATIVE:
+        if getattr(getattr(recipe, section), key) < 0:
+            raise RecipeError(f"{section}.{key} must not be negative")
+    for (section, key), (ok, words) in RANGES.items():
+        value = getattr(getattr(recipe, section), key)
+        if not ok(value):
+            raise RecipeError(f"{section}.{key} = {_short(value)} must be {words}")
+
+
+def _is_text_encoding(name: str) -> bool:
+    """Whether Python can decode bytes with ``name`` (rot13, hex and "undefined" are codecs, not this)."""
+    try:
+        if not getattr(codecs.lookup(name), "_is_text_encoding", True):
+            return False
+        codecs.getincrementaldecoder(name)().decode(b"", final=True)
+    except (LookupError, UnicodeError):
+        return False
+    return True
+
+
+def _check_names(recipe: Recipe) -> None:
+    """Strings that must name something: a text encoding, a run folder."""
+    for section in fields(Recipe):
+        values = getattr(recipe, section.name)
+        for f in fields(values):
+            if f.type == "str":
+                _check_text(getattr(values, f.name), f"{section.name}.{f.name}", "recipe")
+    encoding = recipe.data.encoding
+    if not _is_text_encoding(encoding):
+        raise RecipeError(f"data.encoding = {_short(encoding)} is not a text encoding Python knows "
+                          "(e.g. utf-8, latin-1, cp1252)") from None
+    name = recipe.run.name
+    if "/" in name or "\\" in name or name in (".", "..") or len(name.encode()) > 200:
+        raise RecipeError(f"run.name = {_short(name)} must be a plain folder name: no / or \\, "
+                          "not . or .., at most 200 bytes")
+
+
 def parse_override(text: str) -> tuple[str, object]:
     """``section.key=value`` with value parsed as a TOML value, else taken as a string."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise RecipeError(f"--set {text!r}: expected SECTION.KEY=VALUE")
+        raise RecipeError(f"--set {_short(text)}: expected SECTION.KEY=VALUE")
+    if "\n" in value or "\r" in value:  # a second line would parse as more TOML keys, silently dropped
+        raise RecipeError(f"--set {_short(text)}: the value must be one line")
     try:
         parsed = tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:

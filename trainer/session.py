@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import FtuiError, RunDirError, TrainingFailed
 from .distributed import global_rank, world_size
 from .events import EventLog, NullEventLog
-from .recipe import Recipe, load_recipe, to_toml
+from .recipe import Recipe, load_recipe, to_toml, validate
 from .rundir import (RunDir, create_run, folder_size, list_checkpoints, open_run, write_atomic,
                      write_pidfile)
 from .tasks import load_task_data, task_module
@@ -32,14 +32,21 @@ def default_run_name(recipe: Recipe) -> str:
 
 
 def prepare_run(recipe: Recipe) -> RunDir:
-    """Validates everything cheap to validate (model resolves, data reads and splits), then creates
-    the run directory with its resolved recipe. Bad input fails here, before a run dir exists."""
+    """Validates everything cheap to validate (recipe values, model files, data reads and splits,
+    then the model's config and tokenizer), then creates the run directory with its resolved recipe.
+    Bad input fails here, before a run dir exists."""
     from ftui.models.presets import resolve_model
 
+    from .prechecks import check_model_files, check_model_loads
     from .strategies import check_strategy
 
-    check_strategy(recipe.train, resolve_model(recipe.model.name))
+    validate(recipe)  # again: --name and --runs-dir are set after the recipe loads
+    model_ref = resolve_model(recipe.model.name)
+    on_disk = check_model_files(recipe, model_ref) is not None
+    check_strategy(recipe.train, model_ref)
     load_task_data(recipe.data, recipe.run.seed, recipe.task.type)
+    if on_disk:  # after the data: a data error need not wait for transformers to import
+        check_model_loads(recipe, model_ref)
     name = recipe.run.name or default_run_name(recipe)
     recipe.run.name = name
     run = create_run(Path(recipe.run.output_dir) / name)

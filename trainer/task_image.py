@@ -45,6 +45,11 @@ def _suffix(path: str) -> str:
     return Path(path).suffix.lower() or ".img"
 
 
+def check_model(model_ref, recipe) -> None:
+    """Before a run dir exists: the model's image processor loads (preprocessor_config.json)."""
+    load_image_processor(model_ref, recipe.model.trust_remote_code, recipe.data.image_size)
+
+
 def build(model_ref, recipe, data):
     from ftui.models.loading import load_for_classification
 

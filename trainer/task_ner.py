@@ -23,6 +23,11 @@ def write_validation(data, run) -> None:
     write_tagged_jsonl(data.validation, run.validation_data)
 
 
+def check_model(model_ref, recipe) -> None:
+    """Before a run dir exists: the model's tokenizer loads and is a fast one (word alignment)."""
+    word_tokenizer(model_ref, recipe.model.trust_remote_code)
+
+
 def build(model_ref, recipe, data):
     import torch
     from transformers import DataCollatorForTokenClassification

@@ -13,6 +13,13 @@ def write_validation(data, run) -> None:
     write_jsonl(data.validation, run.validation_data)
 
 
+def check_model(model_ref, recipe) -> None:
+    """Before a run dir exists: the model's tokenizer loads."""
+    from ftui.models.loading import load_tokenizer
+
+    load_tokenizer(model_ref, recipe.model.trust_remote_code)
+
+
 def build(model_ref, recipe, data):
     import torch
     from transformers import DataCollatorWithPadding

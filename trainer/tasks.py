@@ -4,6 +4,7 @@ A task module (``task_text``, ``task_ner``, ``task_image``) provides, with no to
 
     load_data(section, seed) -> TaskData      read, check, split and sample the recipe's data (no torch)
     write_validation(data, run) -> None       the validation split into run/data/, for `ftui export`
+    check_model(model_ref, recipe) -> None    before a run dir exists: the tokenizer or image processor loads
     build(model_ref, recipe, data) -> TaskParts   model, datasets, collator, metrics (imports torch)
 
 Everything else (the Trainer, callback, checkpoints, commands, events, scale-out) is shared.

@@ -22,8 +22,16 @@ def _overrides(args) -> list[str]:
     for attr, key in flags.items():
         value = getattr(args, attr, None)
         if value is not None:
-            out.append(f"{key}={json.dumps(value)}")
+            out.append(f"{key}={_toml_value(value)}")
     return out + list(args.set)
+
+
+def _toml_value(value) -> str:
+    """A flag's value as the TOML that ``parse_override`` reads back: ``--epochs inf`` stays inf
+    (JSON would say Infinity, a string), so the recipe refuses it by name."""
+    import tomli_w
+
+    return tomli_w.dumps({"v": value}).partition("=")[2].strip()
 
 
 def train(args) -> int:

@@ -1,0 +1,39 @@
+"""The model, checked before a run directory exists: its files, its config, its tokenizer or image
+processor, and ``data.max_length`` against its position embeddings. Bad ones are one-line errors."""
+
+from __future__ import annotations
+
+from .errors import RecipeError
+from .recipe import Recipe
+
+TEXT_TASKS = ("sequence-classification", "token-classification")
+
+
+def check_model_files(recipe: Recipe, model_ref) -> dict | None:
+    """Cheap (no transformers): config.json parses, the weights header is intact, max_length fits.
+    Returns the config, or None for a hub model not downloaded yet."""
+    from ftui.models.checks import check_model_files as check_files
+
+    config = check_files(model_ref)
+    if config is not None and recipe.task.type in TEXT_TASKS:
+        check_max_length(config, model_ref.name, recipe.data.max_length)
+    return config
+
+
+def check_max_length(config: dict, name: str, max_length: int) -> None:
+    from ftui.models.checks import position_limit
+
+    limit = position_limit(config)
+    if limit is not None and max_length > limit[0]:
+        raise RecipeError(f"data.max_length = {max_length} is more than model {name!r} takes: {limit[0]} tokens "
+                          f"({limit[1]} in its config.json); set data.max_length to {limit[0]} or less")
+
+
+def check_model_loads(recipe: Recipe, model_ref) -> None:
+    """transformers loads the config and the task's tokenizer or image processor (imports torch)."""
+    from ftui.models.loading import load_config
+
+    from .tasks import task_module
+
+    load_config(model_ref, recipe.model.trust_remote_code)
+    task_module(recipe.task.type).check_model(model_ref, recipe)
