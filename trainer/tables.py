@@ -141,9 +141,8 @@ def read_parquet(path: Path) -> list[tuple[str, dict]]:
     from ftui.rundir.errors import first_line
 
     try:
-        table = pq.read_table(path)
-        check_header(path, list(table.schema.names))
-        rows = table.to_pylist()
+        check_header(path, list(pq.read_schema(path).names))
+        rows = pq.read_table(path).to_pylist()
     except DataError:
         raise
     except Exception as e:  # pyarrow raises ArrowInvalid/OSError for a file that is no parquet
@@ -178,7 +177,8 @@ def text_value(where: str, row: dict, column: str, what: str = "text") -> str | 
     if value is None:
         return None
     if not isinstance(value, str):
-        raise DataError(f"{where}: column {column!r} holds {describe(value)}; a {what} must be a string")
+        article = "an" if what[0] in "aeiou" else "a"
+        raise DataError(f"{where}: column {column!r} holds {describe(value)}; {article} {what} must be a string")
     return value if value.strip() else None
 
 
@@ -202,6 +202,8 @@ def label_value(where: str, row: dict, column: str) -> str | None:
 
 def describe(value) -> str:
     """A JSON-ish name for a value in an error message (short even for a huge one)."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, float):
