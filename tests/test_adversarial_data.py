@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import csv_text, events_of, ftui
 from ftui.rundir.errors import FtuiError
-from ftui.trainer.data import TextDataset, load_task_data, stratified_sample, stratified_split
+from ftui.trainer.data import TextDataset, load_task_data, require_every_class, stratified_sample, stratified_split
 from ftui.trainer.errors import DataError
 from ftui.trainer.image_data import load_image_data
 from ftui.trainer.ner_data import load_ner_data
@@ -332,8 +332,6 @@ def test_every_class_keeps_a_training_row_after_the_sample():
     sample = stratified_sample(data, 11, seed=0)  # rounding asks for 10 big + 10 small: 20 > 11
     assert len(sample) == 11 and set(sample.labels) == set(data.labels)
     with pytest.raises(DataError, match="max_train_rows = 5 leaves no training row for 6 of the 11 classes"):
-        from ftui.trainer.data import require_every_class
-
         require_every_class(stratified_sample(data, 5, seed=0), sorted(set(data.labels)), DataSection(max_train_rows=5))
 
 
