@@ -33,12 +33,18 @@ def _labels(e: dict) -> str:
     return f"labels {','.join(labels)}" if len(labels) <= 12 else f"{len(labels)} labels {','.join(labels[:6])},..."
 
 
+def _skipped(e: dict) -> str:
+    """", 3 rows skipped (empty input or label)": rows read but not used are said, never silent."""
+    n = e.get("skipped_rows") or 0
+    return f", {n} row{'s' if n != 1 else ''} skipped (empty input or label)" if n else ""
+
+
 def format_event(e: dict) -> str | None:
     """The line a person reads for an event, or None for events not worth a line."""
     kind, step = e.get("type"), e.get("step", 0)
     if kind == "run_start":
         return (f"ftui: {e['run']}  model {e['model']}  data {e['train_rows']} train / {e['validation_rows']} "
-                f"validation rows  {_labels(e)}  {e['total_steps']} steps  "
+                f"validation rows{_skipped(e)}  {_labels(e)}  {e['total_steps']} steps  "
                 f"{_trainable(e)}  {e['device']} {e['precision']}")
     if kind == "step":
         total = e.get("total_steps") or 0

