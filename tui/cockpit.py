@@ -114,6 +114,7 @@ class CockpitScreen(Screen):
                 self.tracker.acked(event)
         for command in message.commands:
             self.tracker.sent(command)
+        self.state.note_skipped(message.skipped, message.last_skip)
         chart.changed()
         self.redraw()
 
