@@ -171,21 +171,31 @@ SCHEMA = {
 
 def _fields(obj: dict, required: dict, optional: dict) -> dict:
     """``obj`` with each known field in normal form; a null optional field is dropped (null = absent)."""
-    out = dict(obj)
-    for name, kind in required.items():
-        if name not in obj:
+    return _checked(obj, {**required, **optional}, tuple(required))
+
+
+def _checked(obj: dict, kinds: dict, required: tuple) -> dict:
+    """One pass over ``obj``: each field ``kinds`` names in normal form, unknown fields as they are."""
+    out = {}
+    for name, value in obj.items():
+        kind = kinds.get(name)
+        if kind is None:
+            out[name] = value
+        elif value is None and name not in required:
+            continue
+        else:
+            try:
+                out[name] = kind(value)
+            except Invalid as e:
+                raise Invalid(f"{name!r} {e}") from None
+    for name in required:
+        if name not in out:
             raise Invalid(f"no {name!r} field")
-    for name, kind in {**required, **optional}.items():
-        if name not in obj:
-            continue
-        if obj[name] is None and name in optional:
-            del out[name]
-            continue
-        try:
-            out[name] = kind(obj[name])
-        except Invalid as e:
-            raise Invalid(f"{name!r} {e}") from None
     return out
+
+
+# Per event type, every field's kind (the common ones too) and the required names: one lookup a line.
+_EVENT_KINDS = {kind: ({**COMMON, **req, **opt}, (*COMMON, *req)) for kind, (req, opt) in SCHEMA.items()}
 
 
 def check_event(obj) -> Event:
@@ -196,7 +206,7 @@ def check_event(obj) -> Event:
     kind = obj.get("type")
     if not isinstance(kind, str) or kind not in SCHEMA:
         raise Invalid(f"unknown event type {_short(kind)}")
-    return Event(_fields(_fields(obj, COMMON, {}), *SCHEMA[kind]))
+    return Event(_checked(obj, *_EVENT_KINDS[kind]))
 
 
 def _version(obj: dict) -> None:
