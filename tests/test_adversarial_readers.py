@@ -225,3 +225,16 @@ def test_event_log_lines_pass_the_schema(tmp_path):
     log.close()
     tail = EventTail(tmp_path / "events.jsonl")
     assert [e["type"] for e in tail.read_new()] == list(EVENT_TYPES) and tail.skipped == 0
+
+
+def test_a_garbage_best_pointer_falls_back_to_the_newest_checkpoint(tmp_path):
+    """checkpoints/best.json nested absurdly deep (a RecursionError, not a ValueError, in json)."""
+    from ftui.export.source import _best_checkpoint
+
+    fake = a_run(tmp_path)
+    newest = fake.checkpoint("final")
+    (fake.run / newest["path"] / "config.json").write_text("{}")
+    for pointer in ("[" * 50_000, '{"checkpoint": 5}', '["checkpoint-10"]', "\xff"):
+        (fake.run / "checkpoints" / "best.json").write_text(pointer, errors="surrogateescape")
+        assert _best_checkpoint(fake.run) == fake.run / newest["path"]
+        assert RunDir(fake.run).best_checkpoint() == fake.run / newest["path"]

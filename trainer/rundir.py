@@ -75,7 +75,7 @@ class RunDir:
             best = self.checkpoints / json.loads(pointer.read_text())["checkpoint"]
             if best.is_dir():
                 return best
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             pass
         found = list_checkpoints(self.checkpoints)
         return found[-1] if found else None
