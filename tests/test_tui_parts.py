@@ -30,7 +30,7 @@ def test_parse_lr_accepts_values_and_factors(text, expected):
 
 @pytest.mark.parametrize("text,why", [
     ("", "not a number"), ("fast", "not a number"), ("-1e-5", "positive"), ("x0", "positive"),
-    ("nan", "positive"), ("2", "x2"),
+    ("nan", "positive"), ("2", "x2"), ("x5000", "at most x1000"),
 ])
 def test_parse_lr_rejects_with_a_reason(text, why):
     with pytest.raises(ValueError, match=why):
