@@ -112,7 +112,8 @@ def _add_train(sub) -> None:
     g.add_argument("--nnodes", type=COUNT, default=1, help="nodes in the job")
     g.add_argument("--node-rank", type=number(int, 0), default=0, help="this node's rank (node 0 prepares the run)")
     g.add_argument("--master-addr", default="127.0.0.1", help="node 0's address (multi-node)")
-    g.add_argument("--master-port", type=number(int, 1, 65535), default=29500, help="node 0's rendezvous port (multi-node)")
+    g.add_argument("--master-port", type=number(int, 1, 65535), default=29500,
+                   help="node 0's rendezvous port (multi-node)")
 
 
 def _add_export(sub) -> None:
