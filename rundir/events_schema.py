@@ -50,6 +50,8 @@ def _short(value) -> str:
         text = repr(value)
     except ValueError:  # an int of more digits than Python will print
         return "a number too long to print"
+    except RecursionError:  # lists nested nearly as deep as json.loads allows, read from a deep stack
+        return "a value nested too deeply to print"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
