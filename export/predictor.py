@@ -137,15 +137,36 @@ def read_texts(texts: list[str], file: str | None) -> list[str]:
 def read_inputs(inputs: list[str], file: str | None, none_message: str, strip: bool = False) -> list[str]:
     """``inputs`` and the non-blank lines of ``file`` ('-' = stdin); none at all is a PredictorError."""
     if file:
-        try:
-            lines = sys.stdin.read().splitlines() if file == "-" else Path(file).read_text(
-                encoding="utf-8", errors="replace").splitlines()
-        except OSError as e:
-            raise PredictorError(f"{file}: cannot read ({e.strerror})") from None
+        lines = read_text_lines(file)
         inputs = list(inputs) + [line.strip() if strip else line for line in lines if line.strip()]
     if not inputs:
         raise PredictorError(none_message)
     return inputs
+
+
+def read_text_lines(file: str) -> list[str]:
+    """The lines of a UTF-8 text file ('-' = stdin). Bytes that are not UTF-8 text (an image, a
+    UTF-16 file) or a NUL byte are a PredictorError naming the file and line, never inputs."""
+    try:
+        if file == "-":
+            stdin = getattr(sys.stdin, "buffer", None)
+            data = stdin.read() if stdin is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+        else:
+            data = Path(file).read_bytes()
+    except OSError as e:
+        raise PredictorError(f"{file}: cannot read ({e.strerror or e})") from None
+    name = "stdin" if file == "-" else file
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise PredictorError(f"{name}: line {line}: not UTF-8 text (byte "
+                             f"0x{data[e.start]:02x}); --file takes a text file, one input a line") from None
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise PredictorError(f"{name}: line {line}: a NUL byte, so not a text file; "
+                             "--file takes a text file, one input a line")
+    return text.removeprefix("\ufeff").splitlines()
 
 
 def format_result(result: dict, as_json: bool) -> str:
@@ -181,7 +202,8 @@ def read_manifest(bundle: Path, *required: str) -> dict:
 
 def run_cli(bundle: str, inputs: list[str], file: str | None, as_json: bool) -> int:
     """`ftui predict` for a text-classification bundle: one line per text."""
-    for result in Predictor(bundle).predict(read_texts(inputs, file)):
+    inputs = read_texts(inputs, file)  # bad input before the model loads
+    for result in Predictor(bundle).predict(inputs):
         print(format_result(result, as_json))
     return 0
 
@@ -191,11 +213,20 @@ def _first_line(e: Exception) -> str:
     return text[0][:200] if text else type(e).__name__
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line, `predict.py: --bogus: ... (predict.py --help)`, exit 2."""
+
+    def error(self, message: str):
+        message = " ".join(message.split()).removeprefix("argument ")
+        print(f"{self.prog}: {message} ({self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def cli_main(argv, default_bundle, make_predictor, read_inputs, format_line, description: str,
              inputs: str = "texts") -> int:
     """The standalone command line every bundle's predict.py has:
     `python predict.py [--bundle DIR] [--model FILE] [--json] inputs... | --file F`."""
-    p = argparse.ArgumentParser(description=description)
+    p = OneLineParser(description=description)
     p.add_argument("inputs", nargs="*", metavar=inputs)
     p.add_argument("--bundle", default=str(default_bundle or Path.cwd()), help="bundle folder")
     p.add_argument("--model", help="ONNX file in the bundle (default: the bundle's chosen variant)")
@@ -203,7 +234,8 @@ def cli_main(argv, default_bundle, make_predictor, read_inputs, format_line, des
     p.add_argument("--json", action="store_true", help="JSON lines with every score")
     args = p.parse_args(argv)
     try:
-        results = make_predictor(args.bundle, args.model).predict(read_inputs(args.inputs, args.file))
+        inputs = read_inputs(args.inputs, args.file)  # bad input before the model loads
+        results = make_predictor(args.bundle, args.model).predict(inputs)
     except PredictorError as e:
         print(f"predict: {e}", file=sys.stderr)
         return e.exit_code

@@ -202,7 +202,8 @@ def format_result(result: dict, as_json: bool) -> str:
 
 def run_cli(bundle: str, inputs: list[str], file: str | None, as_json: bool) -> int:
     """`ftui predict` for an image-classification bundle: one line per image."""
-    for result in ImagePredictor(bundle).predict(read_paths(inputs, file)):
+    inputs = read_paths(inputs, file)  # bad input before the model loads
+    for result in ImagePredictor(bundle).predict(inputs):
         print(format_result(result, as_json))
     return 0
 

@@ -151,7 +151,8 @@ def format_result(result: dict, as_json: bool) -> str:
 
 def run_cli(bundle: str, inputs: list[str], file: str | None, as_json: bool) -> int:
     """`ftui predict` for a token-classification bundle: one line per text."""
-    for result in TokenPredictor(bundle).predict(read_texts(inputs, file)):
+    inputs = read_texts(inputs, file)  # bad input before the model loads
+    for result in TokenPredictor(bundle).predict(inputs):
         print(format_result(result, as_json))
     return 0
 

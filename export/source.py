@@ -72,7 +72,7 @@ def _best_checkpoint(run: Path) -> Path:
         best = folder / json.loads((folder / "best.json").read_text())["checkpoint"]
         if (best / "config.json").is_file():
             return best
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # a torn or garbage pointer
         pass
     found = sorted((d for d in folder.glob("checkpoint-*") if d.name[11:].isdigit()
                     and (d / "trainer_state.json").is_file() and (d / "config.json").is_file()),
@@ -85,7 +85,7 @@ def _best_checkpoint(run: Path) -> Path:
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested absurdly deep
         raise ExportError(f"{path}: unreadable ({e})") from None
     if not isinstance(data, dict):
         raise ExportError(f"{path}: not a JSON object")
@@ -123,6 +123,6 @@ def _max_length(recipe: Path | None, checkpoint: Path, config: dict) -> int:
 def _tokenizer_limit(checkpoint: Path) -> int | None:
     try:
         value = json.loads((checkpoint / "tokenizer_config.json").read_text()).get("model_max_length")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return value if isinstance(value, int) and value < 100_000 else None

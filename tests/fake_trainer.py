@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from ftui.rundir.events_schema import parse_command
 from ftui.trainer.events import EventLog, EventTail
 
 GPU_TEMPLATE = {"name": "NVIDIA A100-SXM4-80GB", "mem_total": 80 * 2**30}
@@ -178,7 +179,7 @@ class FakeTrainer:
 def serve(args) -> int:
     """Trains on a clock, polling commands at every step (and while paused)."""
     fake = FakeTrainer(args.run_dir, total_steps=args.steps, gpus=args.gpus, seed=args.seed).claim_process()
-    commands = EventTail(fake.run / "commands.jsonl")
+    commands = EventTail(fake.run / "commands.jsonl", parse=parse_command)  # only commands it can act on
     commands.offset = _size(fake.run / "commands.jsonl")  # like the real trainer: only new commands
     fake.start()
     paused, next_beat = False, 0.0

@@ -30,7 +30,7 @@ def test_parse_lr_accepts_values_and_factors(text, expected):
 
 @pytest.mark.parametrize("text,why", [
     ("", "not a number"), ("fast", "not a number"), ("-1e-5", "positive"), ("x0", "positive"),
-    ("nan", "positive"), ("2", "x2"),
+    ("nan", "positive"), ("2", "x2"), ("x5000", "at most x1000"),
 ])
 def test_parse_lr_rejects_with_a_reason(text, why):
     with pytest.raises(ValueError, match=why):
@@ -117,7 +117,7 @@ def test_watcher_reads_only_what_was_appended(tmp_path):
     assert watcher.poll() is None
     fake.steps(3)
     with open(fake.run / "events.jsonl", "a") as f:
-        f.write('{"v":1,"type":"step","step":4,')  # a torn line, still being written
+        f.write('{"v":1,"type":"step","t":1.5,"step":4,')  # a torn line, still being written
     assert [e["step"] for e in watcher.poll().events] == [1, 2, 3]
     with open(fake.run / "events.jsonl", "a") as f:
         f.write('"loss":0.5}\n')
@@ -161,7 +161,7 @@ def test_metrics_show_per_rank_step_times_for_a_multi_process_run():
     from ftui.trainer.runstate import fold
     from ftui.tui.metrics_pane import metric_rows
 
-    step = {"type": "step", "step": 5, "loss": 1.0, "samples_per_s": 100.0, "rank_step_s": [0.41, 0.63]}
+    step = {"type": "step", "t": 1.0, "step": 5, "loss": 1.0, "samples_per_s": 100.0, "rank_step_s": [0.41, 0.63]}
     rows = dict(metric_rows(fold([step])))
     assert rows["samples/s"] and rows["s/step ×2"] == "0.41 0.63"
     assert not any(label.startswith("s/step") for label in dict(metric_rows(fold([dict(step, rank_step_s=None)]))))

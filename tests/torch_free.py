@@ -14,7 +14,7 @@ IMAGE_PACKAGES = ("numpy", "numpy.libs", "onnxruntime", "PIL", "pillow.libs")
 
 
 def torch_free_python(root: Path, packages: tuple[str, ...] = TEXT_PACKAGES) -> Path:
-    """A venv that sees only ``packages`` (symlinked from this venv) and ftui's export/tui folders."""
+    """A venv that sees only ``packages`` (symlinked from this venv) and ftui's export, tui and rundir folders."""
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     deps = root / "deps"
@@ -23,7 +23,7 @@ def torch_free_python(root: Path, packages: tuple[str, ...] = TEXT_PACKAGES) -> 
     for name in packages:
         if (site / name).exists():
             (deps / name).symlink_to(site / name)
-    for sub in ("export", "tui"):
+    for sub in ("export", "tui", "rundir"):  # rundir: the error root and event schema, standard library only
         (deps / "ftui" / sub).symlink_to(REPO / sub)
     python = venv / "bin" / "python"
     venv_site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

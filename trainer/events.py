@@ -16,19 +16,10 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
-SCHEMA_VERSION = 1
-
-# Event types the trainer writes (see README, "Event schema").
-EVENT_TYPES = (
-    "run_start", "step", "eval", "checkpoint", "status", "hardware", "log", "ack", "summary",
+# The schema (versions, event types, statuses, commands) lives in the torch-free contract package.
+from ftui.rundir.events_schema import (  # noqa: F401  (re-exported: events.X is the old spelling)
+    COMMANDS, EVENT_TYPES, FINAL_STATUSES, SCHEMA_VERSION, STATUSES, Invalid, check_command, parse_event,
 )
-# Statuses a "status" event may carry, in the order a run usually passes them.
-STATUSES = (
-    "starting", "running", "paused", "evaluating", "saving", "stopped", "finished", "failed",
-    "nan_halted",
-)
-FINAL_STATUSES = ("stopped", "finished", "failed", "nan_halted")
-COMMANDS = ("pause", "resume", "save", "stop", "set_lr")
 
 Listener = Callable[[dict], None]
 
@@ -84,54 +75,63 @@ def _jsonable(value):
 
 
 def read_events(path: str | os.PathLike) -> list[dict]:
-    """All whole, valid events in a log; a torn last line is skipped, not an error."""
+    """All whole, valid events in a log; a torn last line or an invalid one is skipped, not an error."""
     return list(EventTail(path).read_new())
 
 
 class EventTail:
     """Reads the lines appended to a JSONL file since the last call (like ``tail -f``).
 
-    Remembers a byte offset; a trailing partial line is kept for the next call.
+    Remembers a byte offset; a trailing partial line is kept for the next call. Each whole line
+    goes through ``parse`` (events by default: only schema-checked events come out); a line it
+    refuses is counted in ``skipped``, with the last reason in ``last_skip``.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, parse: Callable[[bytes], dict] = parse_event):
         self.path = Path(path)
+        self.parse = parse
         self.offset = 0
+        self.line_no = 0  # lines read so far (counted from the offset the tail started at)
+        self.skipped = 0
+        self.last_skip: str | None = None  # "line 12: 'step' must be a whole number >= 0, not 'many'"
         self._partial = b""
 
-    def read_new(self) -> Iterator[dict]:
+    def read_lines(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, bytes) of each whole, non-blank line appended since the last call."""
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
                 chunk = f.read()
-        except FileNotFoundError:
+        except OSError:  # not there yet, or unreadable: nothing new to read
             return
         self.offset += len(chunk)
-        data = self._partial + chunk
-        lines = data.split(b"\n")
+        lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()
         for line in lines:
-            if not line.strip():
-                continue
+            self.line_no += 1
+            if line.strip():
+                yield self.line_no, line
+
+    def read_new(self) -> Iterator[dict]:
+        for line_no, line in self.read_lines():
             try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                yield obj
+                yield self.parse(line)
+            except Invalid as e:
+                self.skipped += 1
+                self.last_skip = f"line {line_no}: {e}"
 
 
 def make_command(cmd: str, value: float | None = None, mode: str | None = None) -> dict:
-    """A command object; ``set_lr`` takes ``value`` and ``mode`` ("set" or "scale")."""
-    if cmd not in COMMANDS:
-        raise ValueError(f"unknown command {cmd!r}; expected one of {', '.join(COMMANDS)}")
+    """A command object; ``set_lr`` takes ``value`` and ``mode`` ("set" or "scale").
+
+    ValueError (the schema's Invalid) for anything the trainer would refuse: an unknown command,
+    a set_lr value that is not a finite, positive learning rate or factor of sensible size.
+    """
     command = {"v": SCHEMA_VERSION, "id": uuid.uuid4().hex[:12], "t": round(time.time(), 3), "cmd": cmd}
     if cmd == "set_lr":
-        if value is None or not value > 0:
-            raise ValueError("set_lr needs a positive value")
-        command["value"] = float(value)
+        command["value"] = value
         command["mode"] = mode or "set"
-    return command
+    return check_command(command)
 
 
 def write_command(run_dir: str | os.PathLike, cmd: str, value: float | None = None,

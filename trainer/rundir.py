@@ -75,7 +75,7 @@ class RunDir:
             best = self.checkpoints / json.loads(pointer.read_text())["checkpoint"]
             if best.is_dir():
                 return best
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             pass
         found = list_checkpoints(self.checkpoints)
         return found[-1] if found else None
@@ -84,11 +84,14 @@ class RunDir:
         """True/False when the pidfile names a process on this host; None when unknown."""
         try:
             info = json.loads(self.pidfile.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
-        if info.get("host") != socket.gethostname():
+        if not isinstance(info, dict) or info.get("host") != socket.gethostname():
             return None
-        return pid_alive(int(info.get("pid", 0)))
+        pid = info.get("pid", 0)
+        if isinstance(pid, bool) or not isinstance(pid, int) or not 0 <= pid < 2**31:
+            return None  # not a pid this host can have: unknown, like a pidfile from elsewhere
+        return pid_alive(pid)
 
 
 def is_run_dir(path: str | os.PathLike) -> bool:

@@ -1,13 +1,17 @@
 """Folds a run's events into its current state: what `ftui runs` lists and the TUI shows.
 
-Pure Python over plain dicts, no torch: feed events in order with ``apply``.
+Pure Python over plain dicts, no torch: feed events in order with ``apply``. Events from an
+``EventTail`` arrive schema-checked; any other dict is checked here, so a malformed one is
+counted in ``skipped_events`` and changes nothing else.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .events import FINAL_STATUSES
+from ftui.rundir.events_schema import Event, Invalid, check_event
+
+from .events import FINAL_STATUSES, EventTail
 
 
 @dataclass
@@ -42,12 +46,19 @@ class RunState:
     acks: dict = field(default_factory=dict)            # command id -> ack event
     run_start: dict = field(default_factory=dict)
     summary: dict | None = None
+    skipped_events: int = 0                             # lines of the log no reader could use
 
     @property
     def finished(self) -> bool:
         return self.status in FINAL_STATUSES
 
     def apply(self, event: dict) -> None:
+        if not isinstance(event, Event):
+            try:
+                event = check_event(event)
+            except Invalid as e:
+                self.note_skipped(1, str(e))
+                return
         kind = event.get("type")
         self.last_t = event.get("t", self.last_t)
         if "step" in event and kind != "hardware":
@@ -55,6 +66,24 @@ class RunState:
         handler = getattr(self, f"_on_{kind}", None)
         if handler is not None:
             handler(event)
+
+    def note_skipped(self, count: int, reason: str | None) -> None:
+        """Counts events no reader could use and says so once per batch in the log pane."""
+        if count <= 0:
+            return
+        self.skipped_events += count
+        self.logs.append({"type": "log", "level": "warning", "t": self.last_t or 0, "step": self.step,
+                          "message": f"skipped {self.skipped_events} unreadable event(s) in events.jsonl"
+                                     + (f"; the last: {reason}" if reason else "")})
+        del self.logs[:-500]
+
+    def read(self, tail: EventTail) -> "RunState":
+        """Applies what ``tail`` has read since the last call, counting the lines it skipped."""
+        before = tail.skipped
+        for event in tail.read_new():
+            self.apply(event)
+        self.note_skipped(tail.skipped - before, tail.last_skip)
+        return self
 
     def _on_run_start(self, e: dict) -> None:
         if e.get("resumed_from"):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from .events import read_events
+from .events import EventTail
 from .rundir import RunDir
-from .runstate import fold
+from .runstate import RunState
 
 
 def summarize(run: RunDir) -> dict:
-    state = fold(read_events(run.events))
+    """The row of `ftui runs` (and `--json`); lines of the log no reader can use count in skipped_events."""
+    state = RunState(name=run.name).read(EventTail(run.events))
     alive = run.trainer_alive()
     status = state.status
     if not state.finished and alive is False:
@@ -18,4 +19,5 @@ def summarize(run: RunDir) -> dict:
         "step": state.step, "total_steps": state.total_steps, "metric": state.metric_name,
         "best_value": state.best_value, "best_checkpoint": state.best_checkpoint, "updated": state.last_t,
         "model": state.model, "task": state.task, "strategy": state.run_start.get("strategy", ""),
+        "skipped_events": state.skipped_events,
     }

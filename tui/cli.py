@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 
-from ftui.rundir.errors import FtuiError
+from ftui.rundir.errors import EXIT_BAD_INPUT, FtuiError
 
 # command -> "module:function" taking the parsed args and returning an exit code
 HANDLERS = {
@@ -25,8 +26,45 @@ HANDLERS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A parser whose usage errors are one line, `ftui train: --epochs: invalid number 'abc'
+    (ftui train --help)`, and exit 2, instead of argparse's usage block."""
+
+    def error(self, message: str):
+        message = " ".join(message.split())
+        if message.startswith("argument "):  # "argument --epochs: ..." -> "--epochs: ..."
+            message = message[len("argument "):]
+        print(f"{self.prog}: {message} ({self.prog} --help)", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def number(kind: type = float, low: float | None = None, high: float | None = None, above: bool = False):
+    """An argparse ``type`` for a finite number in [low, high] (``above``: strictly above ``low``)."""
+    word = "whole number" if kind is int else "number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {word} {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if low is not None and (value < low or above and value == low):
+            raise argparse.ArgumentTypeError(f"must be {'above' if above else 'at least'} {low:g}, not {text}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, not {text}")
+        return value
+
+    parse.__name__ = word
+    return parse
+
+
+POSITIVE = number(float, 0, above=True)
+COUNT = number(int, 1)  # batch sizes, steps, rows, processes, threads
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="ftui",
         description="Fine-tune pretrained models from the terminal and ship them to the edge as ONNX.",
         epilog="Run `ftui` alone for the home screen. `ftui COMMAND --help` for a command's options.",
@@ -60,21 +98,22 @@ def _add_train(sub) -> None:
     o.add_argument("--model", help="preset name, local HF folder or hub id")
     o.add_argument("--data", help="training data: a file, an image folder or demo:* (see ftui models)")
     o.add_argument("--validation", help="validation data file (default: a stratified split)")
-    o.add_argument("--epochs", type=float)
-    o.add_argument("--lr", type=float, help="peak learning rate")
-    o.add_argument("--batch-size", type=int)
-    o.add_argument("--max-steps", type=int)
-    o.add_argument("--max-train-rows", type=int)
-    o.add_argument("--seed", type=int)
+    o.add_argument("--epochs", type=POSITIVE)
+    o.add_argument("--lr", type=POSITIVE, help="peak learning rate")
+    o.add_argument("--batch-size", type=COUNT)
+    o.add_argument("--max-steps", type=COUNT)
+    o.add_argument("--max-train-rows", type=COUNT)
+    o.add_argument("--seed", type=number(int, 0, 2**32 - 1))
     o.add_argument("--strategy", choices=("full", "frozen", "llrd", "lora"))
     o.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="any recipe value, e.g. --set train.warmup_ratio=0.1 (repeatable)")
     g = p.add_argument_group("several processes (torchrun, DDP)")
-    g.add_argument("--nproc", type=int, default=1, help="processes on this node (one per GPU)")
-    g.add_argument("--nnodes", type=int, default=1, help="nodes in the job")
-    g.add_argument("--node-rank", type=int, default=0, help="this node's rank (node 0 prepares the run)")
+    g.add_argument("--nproc", type=COUNT, default=1, help="processes on this node (one per GPU)")
+    g.add_argument("--nnodes", type=COUNT, default=1, help="nodes in the job")
+    g.add_argument("--node-rank", type=number(int, 0), default=0, help="this node's rank (node 0 prepares the run)")
     g.add_argument("--master-addr", default="127.0.0.1", help="node 0's address (multi-node)")
-    g.add_argument("--master-port", type=int, default=29500, help="node 0's rendezvous port (multi-node)")
+    g.add_argument("--master-port", type=number(int, 1, 65535), default=29500,
+                   help="node 0's rendezvous port (multi-node)")
 
 
 def _add_export(sub) -> None:
@@ -84,13 +123,13 @@ def _add_export(sub) -> None:
     p.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the only format)")
     p.add_argument("--optimize", choices=("O1", "O2"), help="onnxruntime graph optimization level")
     p.add_argument("--quantize", choices=("int8",), help="dynamic int8 quantization, gated on accuracy")
-    p.add_argument("--atol", type=float, default=1e-4, help="max |logit difference| fp32 may show")
-    p.add_argument("--max-accuracy-drop", type=float, default=1.0,
+    p.add_argument("--atol", type=number(float, 0), default=1e-4, help="max |logit difference| fp32 may show")
+    p.add_argument("--max-accuracy-drop", type=number(float, 0, 100), default=1.0,
                    help="max accuracy drop of any variant, in percentage points")
     p.add_argument("--data", help="validation file (default: the split saved with the run)")
     p.add_argument("--output", help="output folder (default: <run>/export)")
     p.add_argument("--no-benchmark", action="store_true", help="skip the latency benchmark")
-    p.add_argument("--threads", type=int, help="intra-op threads for the benchmark (default: all cores)")
+    p.add_argument("--threads", type=COUNT, help="intra-op threads for the benchmark (default: all cores)")
 
 
 def _add_predict(sub) -> None:
@@ -107,7 +146,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.command == "predict" and not any(x.startswith("-") for x in extra):
         args.texts += extra  # `ftui predict BUNDLE --json "text"`: texts after an option
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
     return args
 
 

@@ -114,6 +114,7 @@ class CockpitScreen(Screen):
                 self.tracker.acked(event)
         for command in message.commands:
             self.tracker.sent(command)
+        self.state.note_skipped(message.skipped, message.last_skip)
         chart.changed()
         self.redraw()
 
@@ -194,7 +195,11 @@ class CockpitScreen(Screen):
             why = self.state.status if self.state.finished else "the trainer died"
             self.notify(f"nothing to {cmd}: the run is over ({why})", severity="warning")
             return False
-        command = write_command(self.run_path, cmd, value, mode)
+        try:
+            command = write_command(self.run_path, cmd, value, mode)
+        except ValueError as e:  # the schema refuses what the trainer would (a prompt checks first)
+            self.notify(f"not sent: {e}", severity="warning")
+            return False
         self.tracker.sent(command)
         self.watcher.hurry()
         self.redraw()

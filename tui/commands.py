@@ -145,13 +145,14 @@ def list_runs(runs_dir: Path) -> list:
 
 
 def runs(args) -> int:
+    from ftui.rundir.events_schema import jsonable
     from ftui.trainer.runsummary import summarize
 
     runs_dir = Path(args.runs_dir or DEFAULT_RUNS)
     rows = [summarize(run) for run in list_runs(runs_dir)]
     if args.json:
         for row in rows:
-            print(json.dumps(row))
+            print(json.dumps(jsonable(row), allow_nan=False))  # a NaN best value as "nan": strict JSON
         return 0
     if not rows:
         print(f"no runs in {runs_dir}/ (start one: ftui train)")
@@ -164,6 +165,9 @@ def runs(args) -> int:
         task = TASK_WORDS.get(r["task"], r["task"] or "-") + (f"/{r['strategy']}" if r["strategy"] not in ("", "full") else "")
         print(f"{r['name'][:40]:<40} {task:<11} {status:<11} {step:>11} {best:>16}  {_ago(r['updated'])}")
     print("* live: a trainer process is running it (ftui watch RUN)")
+    for r in rows:
+        if r["skipped_events"]:
+            print(f"{r['name']}: {r['skipped_events']} unreadable line(s) of events.jsonl skipped")
     return 0
 
 

@@ -13,6 +13,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from ftui.rundir.events_schema import MAX_LR_SCALE
+
 
 def parse_lr(text: str) -> tuple[float, str]:
     """ "3e-5" -> (3e-05, "set"); "x0.5" or "*0.5" -> (0.5, "scale"). ValueError otherwise."""
@@ -28,6 +30,8 @@ def parse_lr(text: str) -> tuple[float, str]:
         raise ValueError("the learning rate must be a positive number")
     if mode == "set" and value >= 1:
         raise ValueError(f"{value:g} is not a learning rate; to scale it write x{value:g}")
+    if mode == "scale" and value > MAX_LR_SCALE:  # what the trainer would refuse
+        raise ValueError(f"x{value:g} is too large a step: at most x{MAX_LR_SCALE:g} at once")
     return value, mode
 
 

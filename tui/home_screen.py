@@ -54,8 +54,7 @@ class RunScanner:
     def _row(self, d: Path) -> RunRow:
         run = RunDir(d)
         tail, state = self._known.setdefault(d, (EventTail(run.events), RunState(name=d.name)))
-        for event in tail.read_new():
-            state.apply(event)
+        state.read(tail)
         live = bool(run.trainer_alive()) and not state.finished
         best = fmt.DASH if state.best_value is None else f"{state.metric_name} {fmt.number(state.best_value, 4)}"
         return RunRow(d, state.status, live, state.step, state.total_steps, best, state.model, _mtime(d))

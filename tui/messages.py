@@ -10,10 +10,13 @@ from textual.message import Message
 
 @dataclass
 class RunRead(Message):
-    """New lines from the run directory: events the trainer wrote, commands any UI wrote."""
+    """New lines from the run directory: events the trainer wrote, commands any UI wrote, and
+    how many event lines were skipped as unreadable (with the last one's reason)."""
 
     events: list = field(default_factory=list)
     commands: list = field(default_factory=list)
+    skipped: int = 0
+    last_skip: str | None = None
 
 
 @dataclass

@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from ftui.rundir.events_schema import SCHEMA_VERSION, check_event, parse_command
 from ftui.trainer.events import FINAL_STATUSES, EventTail
 from ftui.trainer.rundir import RunDir
 
@@ -73,7 +74,7 @@ class RunWatcher:
         self.run = RunDir(Path(run_path))
         self.interval = interval
         self._events = EventTail(self.run.events)
-        self._commands = EventTail(self.run.commands)
+        self._commands = EventTail(self.run.commands, parse=parse_command)  # the trainer acks the others
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._hurry_until = 0.0
@@ -101,15 +102,20 @@ class RunWatcher:
             self._thread.join(timeout=2)
 
     def poll(self) -> RunRead | None:
-        """One look at the files: a message with what was appended, or None."""
+        """One look at the files: a message with what was appended (only schema-checked events and
+        commands; how many event lines were skipped, and why the last was), or None."""
+        skipped_before = self._events.skipped
         events = list(self._events.read_new())
         commands = list(self._commands.read_new())
+        skipped = self._events.skipped - skipped_before
         for event in events:
             self._last_event_t = event.get("t", self._last_event_t)
             if event.get("type") == "status":
                 self._final = event.get("status") in FINAL_STATUSES
         events += self._read_other_nodes()
-        return RunRead(events, commands) if events or commands else None
+        if not (events or commands or skipped):
+            return None
+        return RunRead(events, commands, skipped, self._events.last_skip if skipped else None)
 
     def _read_other_nodes(self) -> list[dict]:
         """Hardware samples that the other nodes of a multi-node run write beside the event log."""
@@ -141,8 +147,9 @@ class RunWatcher:
                     target.post_message(self.health())
                     next_health = time.monotonic() + HEALTH_EVERY_S
             except Exception as e:  # a bad read must not kill the cockpit; say it, keep polling
-                target.post_message(RunRead([{"type": "log", "level": "error", "t": time.time(),
-                                              "message": f"ftui watcher: {e!r}"}], []))
+                target.post_message(RunRead([check_event({
+                    "v": SCHEMA_VERSION, "type": "log", "t": time.time(), "step": 0, "level": "error",
+                    "message": f"ftui watcher: {e!r}"})], []))
             fast = time.monotonic() < self._hurry_until
             self._wake.wait(min(self.interval, 0.05) if fast else self.interval)
             self._wake.clear()
