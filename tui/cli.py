@@ -50,13 +50,17 @@ def number(kind: type = float, low: float | None = None, high: float | None = No
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if low is not None and (value < low or above and value == low):
-            raise argparse.ArgumentTypeError(f"must be {'above' if above else 'at least'} {low:g}, not {text}")
+            raise argparse.ArgumentTypeError(f"must be {'above' if above else 'at least'} {_bound(low)}, not {text}")
         if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be at most {high:g}, not {text}")
+            raise argparse.ArgumentTypeError(f"must be at most {_bound(high)}, not {text}")
         return value
 
     parse.__name__ = word
     return parse
+
+
+def _bound(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 POSITIVE = number(float, 0, above=True)
