@@ -60,7 +60,9 @@ def test_export_does_not_need_the_trainer():
     assert not any(name.startswith(("ftui.trainer", "ftui.tui")) for name in loaded)
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["runs"], ["models"], ["train", "--help"], ["export", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["runs"], ["models"], ["models", "--json"],
+                                  ["completion", "bash"], ["train", "--help"], ["export", "--help"],
+                                  ["plot", "--help"]])
 def test_quick_commands_do_not_import_torch_or_textual(argv, tmp_path):
     code = ("import sys\nfrom ftui.tui.cli import main\n"
             f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n")

@@ -23,7 +23,14 @@ HANDLERS = {
     "init": "ftui.tui.commands:init",
     "export": "ftui.export.cli:run",
     "predict": "ftui.export.predict_cli:run",
+    "plot": "ftui.tui.plot:run",
+    "completion": "ftui.tui.completion:run",
 }
+
+RUNS_DIR_HELP = "where runs live (default: ./runs, or the recipe's run.output_dir)"
+# What a shell completes for an argument (shtab reads ``action.complete``; no import of it here).
+FILE = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
+DIRECTORY = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh": "d"}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -63,6 +70,33 @@ def _bound(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+class VersionAction(argparse.Action):
+    """`ftui --version`: the installed distribution's version, looked up only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"ftui {version('ftui')}")
+        except PackageNotFoundError:
+            print("ftui (version unknown: not installed as a distribution)")
+        parser.exit()
+
+
+def completes(action: argparse.Action, kind: dict) -> argparse.Action:
+    """Marks what the shell should offer for ``action`` (files or directories) in `ftui completion`."""
+    action.complete = kind
+    return action
+
+
+def runs_dir_option(p: argparse.ArgumentParser) -> None:
+    """``--runs-dir`` after the command too (`ftui runs --runs-dir X`); not given, the one before it stands."""
+    completes(p.add_argument("--runs-dir", default=argparse.SUPPRESS, help=RUNS_DIR_HELP), DIRECTORY)
+
+
 POSITIVE = number(float, 0, above=True)
 COUNT = number(int, 1)  # batch sizes, steps, rows, processes, threads
 
@@ -73,42 +107,56 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune pretrained models from the terminal and ship them to the edge as ONNX.",
         epilog="Run `ftui` alone for the home screen. `ftui COMMAND --help` for a command's options.",
     )
-    parser.add_argument("--runs-dir", help="where runs live (default: ./runs, or the recipe's run.output_dir)")
+    completes(parser.add_argument("--runs-dir", help=RUNS_DIR_HELP), DIRECTORY)
+    parser.add_argument("--version", action=VersionAction, help="print ftui's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
     p = sub.add_parser("watch", help="attach the cockpit to a live run, or review a finished one")
-    p.add_argument("run", nargs="?", help="run directory (default: the newest run)")
+    completes(p.add_argument("run", nargs="?", help="run directory (default: the newest run)"), DIRECTORY)
+    runs_dir_option(p)
     p = sub.add_parser("runs", help="list runs: status, step, best metric")
     p.add_argument("--json", action="store_true", help="one JSON object per run")
-    sub.add_parser("models", help="list model presets and whether each is available offline")
+    runs_dir_option(p)
+    p = sub.add_parser("models", help="list model presets, tasks and demo data, and whether each is available offline")
+    p.add_argument("--json", action="store_true", help="one JSON object per preset, task and demo data set")
     p = sub.add_parser("init", help="write a commented recipe template")
-    p.add_argument("path", nargs="?", default="recipe.toml")
+    completes(p.add_argument("path", nargs="?", default="recipe.toml", help="where to write it (default: recipe.toml)"),
+              FILE)
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     _add_export(sub)
     _add_predict(sub)
+    _add_plot(sub)
+    p = sub.add_parser("completion", help="print a shell completion script: eval \"$(ftui completion bash)\"")
+    p.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete for")
     return parser
 
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="fine-tune: the cockpit, or plain log lines with --headless")
-    p.add_argument("recipe", nargs="?", help="recipe TOML (default: the embedded minilm-l6 on demo:tweets)")
+    completes(p.add_argument("recipe", nargs="?", help="recipe TOML (default: the embedded minilm-l6 on demo:tweets)"),
+              FILE)
     p.add_argument("--headless", action="store_true", help="no TUI: a log line per step (nohup, Slurm, CI)")
     p.add_argument("--json", action="store_true", help="with --headless: print events as JSON lines")
-    p.add_argument("--resume", metavar="RUN", help="continue a run from its newest good checkpoint")
+    completes(p.add_argument("--resume", metavar="RUN", help="continue a run from its newest good checkpoint"),
+              DIRECTORY)
     p.add_argument("--name", help="run name (default: <model>-<data>-<time>)")
+    runs_dir_option(p)
     o = p.add_argument_group("recipe overrides")
     o.add_argument("--task", choices=("sequence-classification", "token-classification", "image-classification"),
                    help="what to fine-tune for (default: sequence-classification)")
     o.add_argument("--model", help="preset name, local HF folder or hub id")
-    o.add_argument("--data", help="training data: a file, an image folder or demo:* (see ftui models)")
-    o.add_argument("--validation", help="validation data file (default: a stratified split)")
-    o.add_argument("--epochs", type=POSITIVE)
+    completes(o.add_argument("--data", help="training data: a file, an image folder or demo:* (see ftui models)"),
+              FILE)
+    completes(o.add_argument("--validation", help="validation data file (default: a stratified split)"), FILE)
+    o.add_argument("--epochs", type=POSITIVE, help="passes over the training data (fractions allowed)")
     o.add_argument("--lr", type=POSITIVE, help="peak learning rate")
-    o.add_argument("--batch-size", type=COUNT)
-    o.add_argument("--max-steps", type=COUNT)
-    o.add_argument("--max-train-rows", type=COUNT)
-    o.add_argument("--seed", type=number(int, 0, 2**32 - 1))
-    o.add_argument("--strategy", choices=("full", "frozen", "llrd", "lora"))
+    o.add_argument("--batch-size", type=COUNT, help="examples per device per step")
+    o.add_argument("--max-steps", type=COUNT, help="stop after this many optimizer steps (overrides --epochs)")
+    o.add_argument("--max-train-rows", type=COUNT, help="train on at most this many rows (a sample)")
+    o.add_argument("--seed", type=number(int, 0, 2**32 - 1), help="random seed for the split, sampling and init")
+    o.add_argument("--strategy", choices=("full", "frozen", "llrd", "lora"),
+                   help="what trains: every weight (full), the new head only (frozen), every weight with "
+                        "layer-wise lr decay (llrd), or LoRA adapters (lora)")
     o.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="any recipe value, e.g. --set train.warmup_ratio=0.1 (repeatable)")
     g = p.add_argument_group("several processes (torchrun, DDP)")
@@ -122,26 +170,36 @@ def _add_train(sub) -> None:
 
 def _add_export(sub) -> None:
     p = sub.add_parser("export", help="checkpoint -> ONNX, validated on real data, benchmarked, bundled")
-    p.add_argument("source", nargs="?",
-                   help="a run directory (its best checkpoint) or an HF checkpoint folder (default: the newest run)")
+    completes(p.add_argument("source", nargs="?", help="a run directory (its best checkpoint) or an HF checkpoint "
+                             "folder (default: the newest run)"), DIRECTORY)
+    runs_dir_option(p)
     p.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the only format)")
     p.add_argument("--optimize", choices=("O1", "O2"), help="onnxruntime graph optimization level")
     p.add_argument("--quantize", choices=("int8",), help="dynamic int8 quantization, gated on accuracy")
     p.add_argument("--atol", type=number(float, 0), default=1e-4, help="max |logit difference| fp32 may show")
     p.add_argument("--max-accuracy-drop", type=number(float, 0, 100), default=1.0,
                    help="max accuracy drop of any variant, in percentage points")
-    p.add_argument("--data", help="validation file (default: the split saved with the run)")
-    p.add_argument("--output", help="output folder (default: <run>/export)")
+    completes(p.add_argument("--data", help="validation file (default: the split saved with the run)"), FILE)
+    completes(p.add_argument("--output", help="output folder (default: <run>/export)"), DIRECTORY)
     p.add_argument("--no-benchmark", action="store_true", help="skip the latency benchmark")
     p.add_argument("--threads", type=COUNT, help="intra-op threads for the benchmark (default: all cores)")
 
 
 def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="predict with an exported bundle: texts, or image paths (onnxruntime only, no torch)")
-    p.add_argument("bundle", help="an export bundle folder")
-    p.add_argument("texts", nargs="*", metavar="inputs", help="texts to label or tag, or image files (image bundles)")
-    p.add_argument("--file", help="a file of inputs, one a line ('-' for stdin)")
+    completes(p.add_argument("bundle", help="an export bundle folder"), DIRECTORY)
+    completes(p.add_argument("texts", nargs="*", metavar="inputs",
+                             help="texts to label or tag, or image files (image bundles)"), FILE)
+    completes(p.add_argument("--file", help="a file of inputs, one a line ('-' for stdin)"), FILE)
     p.add_argument("--json", action="store_true", help="JSON lines with all scores (and entity spans for NER)")
+
+
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="loss, eval metric and learning rate against step, as PNG or SVG (matplotlib)")
+    completes(p.add_argument("runs", nargs="+", metavar="RUN", help="run directories, overlaid in one figure"),
+              DIRECTORY)
+    completes(p.add_argument("-o", "--output", default="curves.png",
+                             help="the figure: a .png or .svg file (default: curves.png)"), FILE)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

