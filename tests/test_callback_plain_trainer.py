@@ -207,3 +207,39 @@ def test_a_paused_plain_script_stays_alive_in_the_cockpit_and_resumes(plain_scri
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_run_start_reads_labels_and_task_from_any_model_config():
+    from types import SimpleNamespace
+
+    from ftui.trainer.script_run import config_labels, infer_task
+
+    assert config_labels(SimpleNamespace(id2label={"1": "pos", "0": "neg", "10": "odd"})) == ["neg", "pos", "odd"]
+    assert config_labels(SimpleNamespace(id2label={"a": "x"})) == ["x"] and config_labels(None) == []
+    head = lambda name: type(name, (), {})()  # noqa: E731
+    assert infer_task(head("RobertaForTokenClassification")) == "token-classification"
+    assert infer_task(head("ViTForImageClassification")) == "image-classification"
+    assert infer_task(head("GPT2LMHeadModel")) == ""
+
+
+def test_the_crash_guard_records_once_and_comes_off(monkeypatch):
+    from ftui.trainer.script_run import CrashGuard
+
+    seen = []
+    monkeypatch.setattr(sys, "excepthook", lambda *a: seen.append("previous"))
+    guard = CrashGuard(lambda *a: seen.append(a[:2]))
+    guard.install()
+    try:
+        raise ValueError("bad batch\nmore lines")
+    except ValueError as e:
+        sys.excepthook(type(e), e, e.__traceback__)
+    guard._at_exit()  # the script then exits: already said, not said twice
+    guard.remove()
+    assert seen == [("failed", "ValueError: bad batch"), "previous"]
+    assert sys.excepthook.__name__ == "<lambda>"
+
+    quiet = CrashGuard(lambda *a: seen.append(a[:2]))
+    quiet.install()
+    quiet._at_exit()  # exited without an exception and without on_train_end
+    quiet.remove()
+    assert seen[-1] == ("failed", "the script exited before training ended")

@@ -6,9 +6,9 @@ Usable in anyone's own HF Trainer script::
 
 There, with no ftui session around it, it also writes what the session would (script_run.py):
 the pid file, the hardware heartbeat, run_start, progress between HF's log steps, the final
-status and summary. It reads ``commands.jsonl`` at optimizer-step boundaries (the only place HF reads control),
-acknowledges each command as an event, halts on a non-finite loss, tracks the best checkpoint
-and stops early on a plateau. Only the world-process-zero writes events.
+status and summary. It reads ``commands.jsonl`` at optimizer-step boundaries (the only place
+HF reads control), acknowledges each command as an event, halts on a non-finite loss, tracks
+the best checkpoint and stops early on a plateau. Only the world-process-zero writes events.
 """
 
 from __future__ import annotations
