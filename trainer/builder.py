@@ -37,7 +37,7 @@ def build_trainer(run, recipe, model_ref, data, events):
     args = training_arguments(run, recipe, precision, group_by_length=t.group_by_length and parts.group_by_length)
     callback = FtuiCallback(run.path, events=events, metric=recipe.early_stopping.metric,
                             patience=recipe.early_stopping.patience, min_delta=recipe.early_stopping.min_delta,
-                            tokens_per_sample=parts.tokens_per_sample)
+                            tokens_per_sample=parts.tokens_per_sample, standalone=False)
     trainer = FtuiTrainer(
         model=model, args=args, train_dataset=parts.train_set, eval_dataset=parts.val_set,
         data_collator=parts.collator, processing_class=parts.processing_class,

@@ -4,9 +4,11 @@ Usable in anyone's own HF Trainer script::
 
     trainer.add_callback(FtuiCallback("runs/my-run"))
 
-It reads ``commands.jsonl`` at optimizer-step boundaries (the only place HF reads control),
-acknowledges each command as an event, halts on a non-finite loss, tracks the best checkpoint
-and stops early on a plateau. Only the world-process-zero writes events.
+There, with no ftui session around it, it also writes what the session would (script_run.py):
+the pid file, the hardware heartbeat, run_start, progress between HF's log steps, the final
+status and summary. It reads ``commands.jsonl`` at optimizer-step boundaries (the only place
+HF reads control), acknowledges each command as an event, halts on a non-finite loss, tracks
+the best checkpoint and stops early on a plateau. Only the world-process-zero writes events.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from transformers import TrainerCallback
 
 from .commanding import CommandReader, apply_lr_factor
 from .events import EventLog
-from .rundir import RunDir, folder_size, list_checkpoints, write_atomic
+from .distributed import global_rank
+from .rundir import RunDir, folder_size, list_checkpoints, write_atomic, write_pidfile
+from .script_run import ScriptRun
 from .stepsync import Decision, StepSync
 
 PAUSE_POLL_S = 0.2
@@ -33,7 +37,10 @@ HF_TIMINGS = ("runtime", "samples_per_second", "steps_per_second", "epoch")
 
 class FtuiCallback(TrainerCallback):
     def __init__(self, run_dir, events: EventLog | None = None, metric: str = "accuracy",
-                 patience: int = 0, min_delta: float = 0.0, tokens_per_sample: float | None = None):
+                 patience: int = 0, min_delta: float = 0.0, tokens_per_sample: float | None = None,
+                 standalone: bool | None = None):
+        """``standalone`` (default: no ``events`` handed in) makes the callback write the run-level
+        events itself; ftui's session hands in its event log and writes them instead."""
         self.run = RunDir(Path(run_dir))
         self.run.path.mkdir(parents=True, exist_ok=True)
         self.events = events or EventLog(self.run.events)
@@ -57,10 +64,15 @@ class FtuiCallback(TrainerCallback):
         self._pause_after_save = False
         self._last_log = (0, time.monotonic(), 0)   # (step, time, tokens)
         self._paused_s = 0.0
+        self.paused_total_s = 0.0
         self._step_started: float | None = None
         self._step_s = 0.0             # this rank's time inside steps since the last log
         self._started = time.monotonic()
         self._is_zero = True
+        standalone = events is None if standalone is None else standalone
+        self.script_run = ScriptRun(self) if standalone else None
+        if standalone and global_rank() == 0:
+            write_pidfile(self.run)  # the cockpit knows the script's process from the start
 
     # --- lifecycle ------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
@@ -68,6 +80,8 @@ class FtuiCallback(TrainerCallback):
         self.sync = StepSync()
         if self._is_zero:
             self.commands.skip_existing()
+        if self.script_run is not None:
+            self.script_run.begin(args, state, kwargs)
         self._restore_best()
         self._last_log = (state.global_step, time.monotonic(), self._tokens())
         self._emit("status", state.global_step, status="running", message="")
@@ -86,12 +100,22 @@ class FtuiCallback(TrainerCallback):
         if decision.nan:
             return self._halt_nan(state, control)
         self._apply(decision, args, state, control, kwargs)
-        if state.global_step >= state.max_steps and self.last_eval_step != state.global_step:
+        if self.script_run is not None:  # a plain script keeps its own evaluation and save plan
+            self.script_run.progress(args, state, control, kwargs.get("optimizer"))
+        elif state.global_step >= state.max_steps and self.last_eval_step != state.global_step:
             control.should_evaluate = True  # the last step always gets an evaluation and a checkpoint
             control.should_save = True
             self._pending_save_reason = self._pending_save_reason or "final"
         if control.should_save and self._pending_save_reason is None:
             self._pending_save_reason = "steps"
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.script_run is not None:
+            self.script_run.end(args, state)
+
+    def outcome(self) -> str:
+        """How the training ended: finished, stopped (a command or a signal) or nan_halted."""
+        return "nan_halted" if self.halted_nan else ("stopped" if self.stop_requested else "finished")
 
     def _apply(self, d: Decision, args, state, control, kwargs) -> None:
         self._act(d, control, kwargs)
@@ -124,6 +148,7 @@ class FtuiCallback(TrainerCallback):
             if d.stop or d.save or d.resume:
                 break
         self._paused_s += time.monotonic() - started
+        self.paused_total_s += time.monotonic() - started
         if d.resume and not d.stop:
             self._emit("status", state.global_step, status="running", message="")
 
@@ -159,6 +184,8 @@ class FtuiCallback(TrainerCallback):
             tokens_per_s = samples_per_s * self.tokens_per_sample
         eta = (state.max_steps - step) * elapsed / steps if steps else None
         self._last_log, self._paused_s = (step, now, tokens), 0.0
+        if self.script_run is not None:
+            self.script_run.logged()
         per_rank = self._per_rank_times(steps)
         self._emit("step", step, **per_rank, epoch=round(state.epoch or 0, 4), loss=_finite_or_str(loss),
                    lr=logs.get("learning_rate"), grad_norm=_finite_or_str(logs.get("grad_norm")),
@@ -214,9 +241,11 @@ class FtuiCallback(TrainerCallback):
             if self._is_zero:
                 write_atomic(Path(args.output_dir) / "best.json", json.dumps(
                     {"checkpoint": name, "metric": self.metric, "value": value, "step": state.global_step}))
+        reason = self._pending_save_reason or "steps"
         self._emit("checkpoint", state.global_step, path=os.path.relpath(folder, self.run.path),
-                   reason=self._pending_save_reason or "steps", metric=self.metric, value=value,
-                   size_bytes=folder_size(folder), best=best)
+                   reason=reason, metric=self.metric, value=value, size_bytes=folder_size(folder), best=best)
+        if self.script_run is not None and reason == "command":  # the script's own output_dir: say where
+            self._log(state.global_step, "info", f"saved {name} in {os.path.abspath(args.output_dir)}")
         self._pending_save_reason = None
         self.last_save_step = state.global_step
         if self.trainer is not None and self._is_zero:

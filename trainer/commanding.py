@@ -18,6 +18,7 @@ class CommandReader:
         self.tail = EventTail(path, parse=parse_command)
         self.emit = emit  # emit(kind, step, **fields)
         self.path = path
+        self.save_dir: str | None = None  # said in the save ack when it is not the run's own checkpoints/
 
     def skip_existing(self) -> None:
         """Commands written before this process started belong to an earlier one."""
@@ -64,7 +65,8 @@ class CommandReader:
                 ack(True, "not paused")
         elif cmd == "save":
             d.save = 1.0
-            ack(True, f"saving checkpoint-{step}")
+            where = f" in {self.save_dir}" if self.save_dir else ""
+            ack(True, f"saving checkpoint-{step}{where}")
         elif cmd == "stop":
             d.stop = 1.0
             ack(True, "saving a checkpoint, then stopping")

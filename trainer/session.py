@@ -117,7 +117,7 @@ def _loop(run, trainer, callback, events, checkpoint, recipe) -> int:
         restore()
         if sampler is not None:
             sampler.stop()
-    status = "nan_halted" if callback.halted_nan else ("stopped" if callback.stop_requested else "finished")
+    status = callback.outcome()
     if status != "nan_halted":  # the callback said so, with the loss, at the step it happened
         message = "early stopping: no improvement" if callback.early_stopped else ""
         events.emit("status", trainer.state.global_step, status=status, message=message)
