@@ -219,6 +219,42 @@ def test_bad_image_data_is_one_line(folder, name, content, said):
     assert said in export_error(write(folder, name, content), load_images)
 
 
+# ---- the run's own files, as export reads them: an ExportSource or one line ----------------------------
+
+RUN_KEYS = st.sampled_from(["architectures", "model_type", "id2label", "max_position_embeddings", "data",
+                            "max_length", "model_max_length", "checkpoint", "0", "1"])
+RUN_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=6)
+    | st.sampled_from(["BertForSequenceClassification", "bert", "checkpoint-1", "positive", ""]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(RUN_KEYS | st.text(max_size=4), inner, max_size=3),
+    max_leaves=10)
+CONFIGS = st.fixed_dictionaries({"architectures": st.just(["BertForSequenceClassification"]) | RUN_VALUES,
+                                 "model_type": st.just("bert") | RUN_VALUES,
+                                 "id2label": st.just({"0": "negative", "1": "positive"}) | RUN_VALUES},
+                                optional={"max_position_embeddings": RUN_VALUES})
+RECIPES = st.sampled_from([b"[data]\nmax_length = 32\n", b"data = 5\n", b"[data]\nmax_length = true\n",
+                           b"[data]\nmax_length = 'x'\n", b"caf\xe9 = 1\n"]) | st.binary(max_size=30)
+
+
+@SETTINGS
+@given(CONFIGS, RUN_VALUES, RECIPES, RUN_VALUES)
+def test_random_run_files(config_only_run, config, best, recipe, tokenizer_config):
+    from ftui.export.source import resolve_source
+
+    checkpoint = config_only_run / "checkpoints" / "checkpoint-1"
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    (checkpoint / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    (config_only_run / "checkpoints" / "best.json").write_text(json.dumps(best))
+    (config_only_run / "recipe.toml").write_bytes(recipe)
+    try:
+        source = resolve_source(config_only_run)
+    except FtuiError as e:
+        assert str(e) and "\n" not in str(e) and e.exit_code == 2
+    else:
+        assert source.checkpoint == checkpoint and source.labels and source.max_length > 0
+        assert not isinstance(source.max_length, bool)
+
+
 # ---- through the command line: exit 2, one line, before anything is exported ------------------------
 
 @pytest.fixture
