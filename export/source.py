@@ -13,6 +13,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftui.rundir.errors import first_line
+
 from .errors import ExportError
 from .tasks import ExportTask, task_for
 
@@ -111,13 +113,20 @@ def _max_length(recipe: Path | None, checkpoint: Path, config: dict) -> int:
     """The recipe's [data].max_length (what training used), else the model's own limit capped at 512."""
     if recipe is not None:
         try:
-            value = tomllib.loads(recipe.read_text()).get("data", {}).get("max_length")
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ExportError(f"{recipe}: unreadable recipe ({e})") from None
-        if isinstance(value, int) and value > 0:
+            data = tomllib.loads(recipe.read_text(encoding="utf-8")).get("data", {})
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ExportError(f"{recipe}: unreadable recipe ({first_line(e)})") from None
+        if not isinstance(data, dict):
+            raise ExportError(f"{recipe}: [data] must be a table, not {data!r:.40}")
+        value = data.get("max_length")
+        if _is_length(value):
             return value
     limits = [config.get("max_position_embeddings"), _tokenizer_limit(checkpoint), 512]
-    return min(v for v in limits if isinstance(v, int) and v > 0) or DEFAULT_MAX_LENGTH
+    return min(v for v in limits if _is_length(v)) or DEFAULT_MAX_LENGTH
+
+
+def _is_length(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _tokenizer_limit(checkpoint: Path) -> int | None:

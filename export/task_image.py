@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import read_csv_fields, read_jsonl_fields
+from .data import label_ids, read_labelled
 from .errors import ExportError
 from .gates import Gate
 from .predictor import PredictorError
@@ -50,11 +50,7 @@ class ImageClassification(ExportTask):
 
     def load_examples(self, path: Path, labels: list[str]) -> Examples:
         paths, names = read_examples(Path(path))
-        from .data import _label_id
-
-        by_name = {name: i for i, name in enumerate(labels)}
-        ids = [_label_id(label, by_name, len(labels), Path(path), n) for n, label in enumerate(names, 1)]
-        return Examples(paths, np.array(ids), Path(path))
+        return Examples(paths, np.array(label_ids(names, labels)), Path(path))
 
     def pixels(self, source, examples: Examples) -> np.ndarray:
         """The validation images resized and cropped, uint8 (N, H, W, 3): decoded once, normalized per batch."""
@@ -140,38 +136,36 @@ class NormalizedBatches(Sequence):
         return {self.name: self.pre.finish(self.pixels[i * BATCH_SIZE:(i + 1) * BATCH_SIZE])}
 
 
-def read_examples(path: Path) -> tuple[list[str], list]:
-    """(image paths, labels) from a .jsonl/.csv with image and label (paths relative to the file), or a folder
-    with one sub-folder per class."""
+def read_examples(path: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """(image paths, (where, label) per image) from a .jsonl/.csv with image and label (paths relative to the
+    file), or a folder with one sub-folder per class."""
     if path.is_dir():
         return _read_folder(path)
     if not path.is_file():
         raise ExportError(f"{path}: no such validation file or folder")
-    suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".json", ".csv"):
-        raise ExportError(f"{path}: image validation data must be .jsonl or .csv with image and label, or a folder")
-    fields = ("image", "label")
-    if suffix == ".csv":
-        rows = read_csv_fields(path, fields)
-    else:
-        rows = [(str(image), label) for _, (image, label) in read_jsonl_fields(path, fields)]
-    if not rows:
-        raise ExportError(f"{path}: the validation file holds no rows")
+    images, labels = read_labelled(path, "image", "an image")
     paths = []
-    for n, (image, _) in enumerate(rows, 1):
-        file = path.parent / image
-        if not file.is_file():
-            raise ExportError(f"{path}:{n}: no such image file {str(file)!r}")
+    for image, (where, _) in zip(images, labels):
+        file = path.parent / image.strip()
+        if not _is_file(file):
+            raise ExportError(f"{where}: no such image file {str(file)!r}")
         paths.append(str(file))
-    return paths, [label for _, label in rows]
+    return paths, labels
 
 
-def _read_folder(root: Path) -> tuple[list[str], list]:
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system is no file either
+        return False
+
+
+def _read_folder(root: Path) -> tuple[list[str], list[tuple[str, str]]]:
     paths, labels = [], []
     for folder in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
         files = sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         paths += files
-        labels += [folder.name] * len(files)
+        labels += [(str(folder), folder.name)] * len(files)
     if not paths:
         raise ExportError(f"{root}: no images in class sub-folders ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return paths, labels

@@ -14,14 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import read_jsonl_fields
+from ftui.rundir.conll import CONLL_SUFFIXES, read_conll
+
+from .data import as_export_error, check_file, read_table, read_validation_text, read_word_lists
 from .errors import ExportError
 from .gates import Gate
 from .predictor_ner import encode_words, first_subtokens
 from .task_text import BATCH_SIZE, MODEL_INPUTS, TextClassification
 from .tasks import Examples, Split, batched_logits_diff
 
-CONLL_SUFFIXES = (".conll", ".txt", ".bio", ".tsv")
+JSONL_SUFFIXES = (".jsonl", ".json")
 
 
 class TokenClassification(TextClassification):
@@ -81,18 +83,9 @@ class TokenClassification(TextClassification):
 
 def load_tagged(path: Path, labels: list[str]) -> tuple[list[list[str]], list[list[int]]]:
     """(word lists, tag ids) from a .jsonl of {"tokens", "tags"} (the run's split) or a CoNLL file."""
-    if not path.is_file():
-        raise ExportError(f"{path}: no such validation file")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        rows = _jsonl_rows(path)
-    elif suffix in CONLL_SUFFIXES:
-        rows = _conll_rows(path)
-    else:
-        raise ExportError(f"{path}: NER validation data must be .jsonl with tokens and tags, or CoNLL "
-                          f"({', '.join(CONLL_SUFFIXES)}: token first, tag last, a line)")
-    if not rows:
-        raise ExportError(f"{path}: the validation file holds no sentences")
+    check_file(path, JSONL_SUFFIXES + CONLL_SUFFIXES, "NER validation data must be .jsonl with tokens and tags, "
+               f"or CoNLL ({', '.join(CONLL_SUFFIXES)}: token first, tag last, a line)")
+    rows = _jsonl_rows(path) if path.suffix.lower() in JSONL_SUFFIXES else _conll_rows(path)
     index = {name: i for i, name in enumerate(labels)}
     sentences, ids = [], []
     for where, words, tags in rows:
@@ -105,34 +98,16 @@ def load_tagged(path: Path, labels: list[str]) -> tuple[list[list[str]], list[li
 
 
 def _jsonl_rows(path: Path) -> list[tuple[str, list[str], list[str]]]:
-    def word_lists(values):
-        return tuple([str(v) for v in value] for value in values)
-
-    rows = []
-    for n, (words, tags) in read_jsonl_fields(path, ("tokens", "tags"), word_lists, "tokens and tags lists"):
-        if len(words) != len(tags) or not words:
-            raise ExportError(f"{path}:{n}: {len(words)} tokens but {len(tags)} tags")
-        rows.append((f"{path}:{n}", words, tags))
-    return rows
+    """The run's split: a {"tokens": [...], "tags": [...]} object a line."""
+    return [(where, *read_word_lists(where, row)) for where, row in read_table(path, ("tokens", "tags"))]
 
 
 def _conll_rows(path: Path) -> list[tuple[str, list[str], list[str]]]:
-    """Sentences of a CoNLL file: the token first, the tag last, as many fields a line as the first."""
-    rows, words, tags, start, width = [], [], [], 1, None
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    for n, line in enumerate(lines + [""], 1):
-        fields = line.split()
-        if not fields or fields[0] == "-DOCSTART-":
-            if words:
-                rows.append((f"{path}:{start}", words, tags))
-            words, tags, start = [], [], n + 1
-            continue
-        width = width or max(len(fields), 2)
-        if len(fields) != width:
-            raise ExportError(f"{path}:line {n}: expected {width} fields (token first, tag last), got {len(fields)}")
-        words.append(fields[0])
-        tags.append(fields[-1])
-    return rows
+    """Sentences of a CoNLL file, read as the trainer reads them (rundir.conll)."""
+    text = read_validation_text(path)
+    with as_export_error():
+        sentences = read_conll(text, path)
+    return [(f"{path}:line {start}", words, tags) for start, words, tags in sentences]
 
 
 def encode_split(tokenizer, examples: Examples, input_names: list[str]) -> Split:

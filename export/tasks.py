@@ -110,6 +110,8 @@ class ExportTask:
 
 def task_for(checkpoint: Path, config: dict) -> ExportTask:
     archs = config.get("architectures") or []
+    if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+        raise ExportError(f"{checkpoint}: config.json's architectures must be a list of class names, not {archs!r:.80}")
     for suffix, (module, cls) in TASKS.items():
         if any(a.endswith(suffix) for a in archs):
             task = getattr(importlib.import_module(module), cls)()

@@ -27,6 +27,10 @@ class RunDirError(FtuiError):
     """A path is not an ftui run directory, or cannot be used as one."""
 
 
+class DataError(FtuiError):
+    """A data file is missing, empty, unreadable or inconsistent (rundir.tables' readers raise it)."""
+
+
 def first_line(e: BaseException, limit: int = 400) -> str:
     """An exception's first non-blank line, for a one-line error (its type name if it has none).
 

@@ -13,9 +13,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftui.rundir.tables import label_value, read_records, require_columns, text_value
+
 from .errors import DataError
 from .recipe import DataSection
-from .tables import label_value, read_records, require_columns, text_value
+
+# What the trainer's user can do about a byte the recipe's encoding cannot decode (rundir.tables says where).
+DECODE_ADVICE = 'fix the file, or set data.encoding_errors = "replace" or data.encoding'
 
 
 @dataclass
@@ -54,13 +58,18 @@ def load_task_data(section: DataSection, seed: int) -> TaskData:
     return TaskData(train, validation, labels, section.train, dropped)
 
 
+def decoding(section: DataSection) -> dict:
+    """The recipe's data.encoding and data.encoding_errors as keywords of rundir.tables' readers."""
+    return {"encoding": section.encoding, "errors": section.encoding_errors, "advice": DECODE_ADVICE}
+
+
 def read_labelled(name: str, section: DataSection) -> tuple[TextDataset, int]:
     """(dataset, rows skipped for an empty text or label) from a file or ``demo:*``."""
     if name.startswith("demo:"):
         from .demo_data import read_demo
 
         return read_demo(name)
-    records = read_records(Path(name), section)
+    records = read_records(Path(name), **decoding(section))
     return _to_dataset(records, name, section.text_column, section.label_column)
 
 

@@ -1,16 +1,14 @@
 """The trainer's user-facing errors: one line, exit code 2 (1 for a run that failed), never a traceback."""
 
-from ftui.rundir.errors import EXIT_FAILED, FtuiError, RunDirError
+# DataError is rundir's: the data readers (rundir.tables) are shared with export, and `except DataError`
+# here must catch what they raise.
+from ftui.rundir.errors import EXIT_FAILED, DataError, FtuiError, RunDirError
 
 __all__ = ["FtuiError", "RecipeError", "DataError", "CheckpointError", "RunDirError", "TrainingFailed"]
 
 
 class RecipeError(FtuiError):
     """The recipe has an unknown key, a wrong type or a bad value."""
-
-
-class DataError(FtuiError):
-    """A data file is missing, empty, unreadable or inconsistent."""
 
 
 class CheckpointError(FtuiError):

@@ -22,9 +22,10 @@ from typing import Union
 
 import numpy as np
 
-from .data import TaskData, class_labels, require_every_class, stratified_sample, stratified_split
+from ftui.rundir.tables import SUFFIXES, label_value, read_records, require_columns, text_value
+
+from .data import TaskData, class_labels, decoding, require_every_class, stratified_sample, stratified_split
 from .errors import DataError
-from .tables import SUFFIXES, label_value, read_records, require_columns, text_value
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -103,7 +104,7 @@ def read_folder(root: Path) -> ImageDataset:
 
 def read_table(path: Path, section) -> tuple[ImageDataset, int]:
     """Rows of a CSV/TSV/JSONL/Parquet file: data.image_column (relative to the file) and data.label_column."""
-    records = read_records(path, section)
+    records = read_records(path, **decoding(section))
     require_columns(records, path, {"image": section.image_column, "label": section.label_column})
     images, labels, dropped = [], [], 0
     for where, row in records:

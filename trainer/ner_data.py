@@ -18,12 +18,14 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import TaskData
+from ftui.rundir.conll import CONLL_SUFFIXES, check_tag
+from ftui.rundir.conll import read_conll as read_conll_sentences
+from ftui.rundir.tables import read_json_lines, read_parquet, read_text, word_list
+
+from .data import TaskData, decoding
 from .errors import DataError
 from .recipe import DataSection
-from .tables import describe, field, read_json_lines, read_parquet, read_text, split_lines
 
-CONLL_SUFFIXES = (".conll", ".txt", ".bio", ".tsv")
 TABLE_SUFFIXES = (".jsonl", ".json", ".parquet")
 DEMO = "demo:wnut16"
 
@@ -73,7 +75,7 @@ def read_tagged(name: str, section: DataSection) -> tuple[TaggedDataset, int]:
         raise DataError(f"{path}: not a file")
     if suffix == ".parquet":
         return _from_rows(read_parquet(path), path, section)
-    text = read_text(path, section.encoding, section.encoding_errors)
+    text = read_text(path, **decoding(section))
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     if suffix in CONLL_SUFFIXES:
@@ -82,46 +84,9 @@ def read_tagged(name: str, section: DataSection) -> tuple[TaggedDataset, int]:
 
 
 def read_conll(text: str, path) -> TaggedDataset:
-    """Sentences from CoNLL lines: the token first, the tag last; blank lines separate sentences.
-
-    Every line has as many fields as the file's first one, so ``token tag`` files and CoNLL-2003's
-    ``token POS chunk tag`` both read, and a token with a space in it is an error naming its line.
-    ``-DOCSTART-`` lines (document markers) are skipped. Each tag is checked as it is read.
-    """
-    tokens, tags, words, word_tags, width = [], [], [], [], None
-    for number, line in enumerate(split_lines(text), 1):
-        fields = line.split()
-        if not fields or fields[0] == "-DOCSTART-":
-            if words:
-                tokens.append(words)
-                tags.append(word_tags)
-                words, word_tags = [], []
-            continue
-        width = width or max(len(fields), 2)
-        if len(fields) != width:
-            raise DataError(f"{path}:line {number}: {conll_width_error(width, len(fields))}")
-        check_tag(fields[-1], f"{path}:line {number}")
-        words.append(fields[0])
-        word_tags.append(fields[-1])
-    if words:
-        tokens.append(words)
-        tags.append(word_tags)
-    if not tokens:
-        raise DataError(f"{path}: no tagged sentences")
-    return TaggedDataset(tokens, tags)
-
-
-def conll_width_error(width: int, got: int) -> str:
-    if width == 2:
-        return f"expected 2 fields (token and tag), got {got}"
-    return f"expected {width} fields like the file's first line (token first, tag last), got {got}"
-
-
-def check_tag(tag: str, where: str) -> None:
-    """BIO tags only: ``O``, ``B-TYPE`` or ``I-TYPE`` (no whitespace: ``B-PER `` would be a tag of its own)."""
-    if tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2 and not any(c.isspace() for c in tag)):
-        return
-    raise DataError(f"{where}: tag {tag!r} is not a BIO tag (use O, B-TYPE or I-TYPE)")
+    """Sentences from CoNLL lines (rundir.conll: the token first, the tag last, each tag checked)."""
+    sentences = read_conll_sentences(text, path)
+    return TaggedDataset([words for _, words, _ in sentences], [tags for _, _, tags in sentences])
 
 
 def _from_rows(rows: list[tuple[str, dict]], path: Path, section: DataSection) -> tuple[TaggedDataset, int]:
@@ -129,8 +94,8 @@ def _from_rows(rows: list[tuple[str, dict]], path: Path, section: DataSection) -
         raise DataError(f"{path}: no data rows")
     tokens, tags, dropped = [], [], 0
     for where, row in rows:
-        words, word_tags = (_word_list(row, section.tokens_column, "tokens", where),
-                            _word_list(row, section.tags_column, "tags", where))
+        words, word_tags = (word_list(where, row, section.tokens_column, "tokens"),
+                            word_list(where, row, section.tags_column, "tags"))
         if len(words) != len(word_tags):
             raise DataError(f"{where}: {len(words)} tokens but {len(word_tags)} tags (each token needs one tag)")
         if not words:
@@ -143,20 +108,6 @@ def _from_rows(rows: list[tuple[str, dict]], path: Path, section: DataSection) -
     if not tokens:
         raise DataError(f"{path}: every row has an empty token list")
     return TaggedDataset(tokens, tags), dropped
-
-
-def _word_list(row: dict, column: str, what: str, where: str) -> list[str]:
-    """The row's list of words (or tags): strings, none of them blank (a blank word has no word
-    pieces, so its tag would silently go missing)."""
-    value = field(where, row, column, what)
-    if not isinstance(value, list):
-        raise DataError(f"{where}: {column!r} must be a list of strings, not {describe(value)}")
-    for i, item in enumerate(value, 1):
-        if not isinstance(item, str):
-            raise DataError(f"{where}: {column!r} item {i} is {describe(item)}; {what} must be strings")
-        if not item.strip():
-            raise DataError(f"{where}: {column!r} item {i} is blank; every {what[:-1]} needs a character")
-    return value
 
 
 def load_wnut16(name: str = DEMO) -> TaggedDataset:

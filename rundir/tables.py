@@ -5,6 +5,10 @@ A row is ``(where, row)``: ``where`` names the file and line (``data.csv: line 7
 so each error can say exactly what to fix. A CSV row with the wrong number of fields, a header or a JSON
 object that names a column twice, a label that is no string or integer (NaN, a float, a list, ...) or
 a text that is no string is a ``DataError``; an empty text or label is a row skipped by design.
+
+Shared by the trainer and export (standard library only; pyarrow is imported when a Parquet file is read).
+The readers decode as their caller says: the trainer passes the recipe's data.encoding and
+data.encoding_errors, export reads strict UTF-8.
 """
 
 from __future__ import annotations
@@ -15,14 +19,18 @@ import json
 import re
 from pathlib import Path
 
-from .errors import DataError
+from .errors import DataError, first_line
+
+FIX_THE_FILE = "fix the file"
 
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 LINE_BREAK = re.compile(r"\r\n|\r|\n")  # not str.splitlines(): U+2028 and friends are valid inside JSON strings
 
 
-def read_records(path: Path, section) -> list[tuple[str, dict]]:
-    """(where, row) for each data row of a CSV, TSV, JSONL or Parquet file."""
+def read_records(path: Path, *, encoding: str = "utf-8", errors: str = "strict",
+                 advice: str = FIX_THE_FILE) -> list[tuple[str, dict]]:
+    """(where, row) for each data row of a CSV, TSV, JSONL or Parquet file, decoded with ``encoding`` and
+    ``errors``; ``advice`` ends the message for an undecodable byte (how the caller's user can fix it)."""
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv, .tsv, .jsonl or .parquet)")
@@ -32,7 +40,7 @@ def read_records(path: Path, section) -> list[tuple[str, dict]]:
         raise DataError(f"{path}: not a file")
     if kind == "parquet":
         return read_parquet(path)
-    text = read_text(path, section.encoding, section.encoding_errors)
+    text = read_text(path, encoding=encoding, errors=errors, advice=advice)
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     if kind == "jsonl":
@@ -40,8 +48,8 @@ def read_records(path: Path, section) -> list[tuple[str, dict]]:
     return read_delimited(path, text, kind)
 
 
-def read_text(path: Path, encoding: str, errors: str) -> str:
-    """The file decoded as the recipe says; with errors = "strict" an undecodable byte names its line."""
+def read_text(path: Path, *, encoding: str = "utf-8", errors: str = "strict", advice: str = FIX_THE_FILE) -> str:
+    """The file decoded as the caller says; with errors = "strict" an undecodable byte names its line."""
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -49,11 +57,10 @@ def read_text(path: Path, encoding: str, errors: str) -> str:
     try:
         text = raw.decode(encoding, errors=errors)
     except LookupError:
-        raise DataError(f"data.encoding {encoding!r} is not a known text encoding") from None
+        raise DataError(f"{path}: {encoding!r} is not a known text encoding") from None
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}: line {line} is not valid {encoding} (byte {raw[e.start]:#04x}); "
-                        f"fix the file, or set data.encoding_errors = \"replace\" or data.encoding") from None
+        raise DataError(f"{path}: line {line} is not valid {encoding} (byte {raw[e.start]:#04x}); {advice}") from None
     except UnicodeError as e:  # a codec that fails without a position (idna, ...)
         raise DataError(f"{path}: cannot decode as {encoding} ({e})") from None
     return text.removeprefix("\ufeff")  # a byte-order mark (Excel's UTF-8 CSVs) is not part of the header
@@ -138,8 +145,6 @@ def unique_keys(path, number: int, pairs: list[tuple[str, object]]) -> dict:
 def read_parquet(path: Path) -> list[tuple[str, dict]]:
     import pyarrow.parquet as pq
 
-    from ftui.rundir.errors import first_line
-
     try:
         check_header(path, list(pq.read_schema(path).names))
         rows = pq.read_table(path).to_pylist()
@@ -198,6 +203,20 @@ def label_value(where: str, row: dict, column: str) -> str | None:
         raise DataError(f"{where}: column {column!r} holds a label with a line break in it: "
                         "is a quote left open on an earlier line?")
     return name or None
+
+
+def word_list(where: str, row: dict, column: str, what: str) -> list[str]:
+    """The row's list of words (or tags): strings, none of them blank (a blank word has no word
+    pieces, so its tag would silently go missing)."""
+    value = field(where, row, column, what)
+    if not isinstance(value, list):
+        raise DataError(f"{where}: {column!r} must be a list of strings, not {describe(value)}")
+    for i, item in enumerate(value, 1):
+        if not isinstance(item, str):
+            raise DataError(f"{where}: {column!r} item {i} is {describe(item)}; {what} must be strings")
+        if not item.strip():
+            raise DataError(f"{where}: {column!r} item {i} is blank; every {what[:-1]} needs a character")
+    return value
 
 
 def describe(value) -> str:
