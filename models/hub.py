@@ -38,7 +38,7 @@ def cached_file(hub_id: str, filename: str) -> Path | None:
 
     try:
         found = try_to_load_from_cache(hub_id, filename, cache_dir=hub_cache_dir())
-    except ValueError:  # HFValidationError: not a valid repo id, so it is in no cache
+    except (ValueError, OSError):  # not a valid repo id (HFValidationError), or a cache it may not read
         return None
     return Path(found) if isinstance(found, str) else None
 

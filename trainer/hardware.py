@@ -36,10 +36,10 @@ class GpuProbe:
             nvml.nvmlInit()
             self.nvml = nvml
             physical, handles = _physical_gpus(nvml)
+            self.devices = [(v, handles[v.physical_index, v.mig_index]) for v in visible_devices(visible, physical)]
         except Exception as e:  # no driver, no library, no device: all mean "no GPU"
             self.note = f"no GPU: NVML not available ({type(e).__name__})"
             return
-        self.devices = [(v, handles[v.physical_index, v.mig_index]) for v in visible_devices(visible, physical)]
         if not physical:
             self.note = "no GPU: NVML sees no devices"
         elif not self.devices:
