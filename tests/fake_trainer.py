@@ -97,8 +97,8 @@ class FakeTrainer:
                              value=value, size_bytes=17_600_000, best=best)
 
     def hardware(self) -> None:
-        gpus = [dict(GPU_TEMPLATE, index=i, util=60 + self.rng.random() * 40, mem_used=31 * 2**30,
-                     temp=70.0, power=250.0) for i in range(self.gpus)]
+        gpus = [dict(GPU_TEMPLATE, index=i, physical_index=i, util=60 + self.rng.random() * 40, mem_used=31 * 2**30,
+                     proc_mem=28 * 2**30, temp=70.0, power=250.0) for i in range(self.gpus)]
         note = None if self.gpus else "no GPU: NVML not available"
         self.log.emit("hardware", self.step_no, host=socket.gethostname(), cpu_percent=50 + self.rng.random() * 50,
                       ram_used=5 * 2**30, ram_total=8 * 2**30, rss=1_300_000_000, gpus=gpus, gpu_note=note)

@@ -121,15 +121,12 @@ def local_folder(source: str) -> Path:
     (found offline, without downloading); a path that does not exist when neither is there."""
     if Path(source).exists():
         return Path(source)
-    from huggingface_hub import try_to_load_from_cache
+    from ftui.models.hub import cached_file
 
     for name in ("model.safetensors", "model.safetensors.index.json"):
-        try:
-            cached = try_to_load_from_cache(source, name)
-        except ValueError:  # not a valid hub id either: loading will say what is wrong
-            return Path(source)
-        if isinstance(cached, str):
-            return Path(cached).parent
+        cached = cached_file(source, name)  # None for an id that is not valid: loading says what is wrong
+        if cached is not None:
+            return cached.parent
     return Path(source)
 
 

@@ -182,6 +182,7 @@ def _ago(t) -> str:
 
 
 def models(args) -> int:
+    from ftui.models.hub import cached_models, hub_cache_dir, offline
     from ftui.models.presets import PRESETS, availability
     from ftui.trainer.tasks import DEMO_DATA, TASKS, demo_available
 
@@ -191,6 +192,9 @@ def models(args) -> int:
     for p in PRESETS.values():
         print(f"{p.name:<14} {p.hub_id:<42} {availability(p):<36} {p.description}")
     print("Any local HF folder or hub id (org/name) works too: ftui train --model PATH_OR_ID")
+    others = [m for m in cached_models() if m not in {p.hub_id for p in PRESETS.values()}]
+    print(f"HF cache {hub_cache_dir()}{' (HF_HUB_OFFLINE: cache only)' if offline() else ''}: "
+          f"{', '.join(others) if others else 'no other models'}")
     print(f"\n{'TASK':<25} {'DEFAULT MODEL':<14} {'DEFAULT DATA':<19} WHAT")
     for name, t in TASKS.items():
         print(f"{name:<25} {t.default_model or '(set one)':<14} {t.default_data:<19} {t.summary}")

@@ -1,4 +1,5 @@
-"""The hardware pane: per-GPU utilization, memory, temperature and power with a short history;
+"""The hardware pane: the run's GPUs (as CUDA numbers them, with NVML's number and name), each with
+utilization and a short history, the device's memory beside the run's own, temperature and power;
 with no GPU, the trainer's "no GPU" note and CPU %, RAM and the trainer's RSS instead."""
 
 from __future__ import annotations
@@ -47,6 +48,52 @@ def _gb(n) -> str:
     return fmt.DASH if n is None else f"{n / 2**30:.1f}"
 
 
+NA = "n/a"  # a GPU value NVML did not give (a MIG device's temperature, say): shown, never a crash
+
+
+def _gpu_gb(n) -> str:
+    return NA if n is None else f"{n / 2**30:.1f}G"
+
+
+def _memory(used, total) -> str:
+    if used is None or total is None:
+        return f"{_gpu_gb(used)}/{_gpu_gb(total)}"
+    return f"{used / 2**30:.1f}/{total / 2**30:.1f}G"
+
+
+def gpu_lines(gpu: dict, util_history: list, width: int) -> Text:
+    """One of the run's GPUs: CUDA's number (NVML's too, where it differs), utilization and its
+    sparkline; then the device's memory, the run's own, temperature, power and name, wrapped to fit."""
+    util, temp, power = gpu.get("util"), gpu.get("temp"), gpu.get("power")
+    index, physical = gpu.get("index", 0), gpu.get("physical_index")
+    label = f"GPU{index}" + (f" phys {physical}" if physical is not None and physical != index else "")
+    text = Text()
+    text.append(label + " ", style="bold")
+    text.append(f"{NA if util is None else fmt.percent(util):>4} ", style="bold")
+    text.append(sparkline(util_history[-max(4, width - len(label) - 6):]) + "\n", style="green")
+    words = [_memory(gpu.get("mem_used"), gpu.get("mem_total")), f"run {_gpu_gb(gpu.get('proc_mem'))}",
+             NA if temp is None else f"{temp:.0f}°C", NA if power is None else f"{power:.0f}W"]
+    lines = _wrap(words, width)
+    room = width - len(lines[-1]) - 1  # the name takes what room the last line has left, cut to it
+    name = str(gpu.get("name") or "")[: max(room, 0)]
+    for line in lines[:-1]:
+        text.append(line + "\n")
+    text.append(lines[-1])
+    text.append((" " + name if len(name) >= 4 else "") + "\n", style="dim")
+    return text
+
+
+def _wrap(words: list[str], width: int, indent: str = "  ") -> list[str]:
+    """Words in indented lines of at most ``width`` characters, where a word fits on a line at all."""
+    lines, line = [], indent
+    for word in words:
+        if line != indent and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = indent
+        line += ("" if line == indent else " ") + word
+    return lines + [line]
+
+
 def hardware_text(history: HardwareHistory, width: int = 30) -> Text:
     hw = history.latest
     if hw is None:
@@ -55,17 +102,8 @@ def hardware_text(history: HardwareHistory, width: int = 30) -> Text:
     text = Text()
     gpus = hw.get("gpus") or []
     for gpu in gpus:
-        idx = gpu.get("index", 0)
-        name = str(gpu.get("name", ""))[: max(0, width - 16)]
-        util = list(history.gpu_util.get(idx, []))[-spark_w:]
-        text.append(f"GPU{idx} ", style="bold")
-        text.append(f"{fmt.percent(gpu.get('util')):>4} ", style="bold")
-        text.append(sparkline(util) + "\n", style="green")
-        text.append(f"  {_gb(gpu.get('mem_used'))}/{_gb(gpu.get('mem_total'))}G", style="")
-        temp = gpu.get("temp")
-        power = gpu.get("power")
-        text.append(f"  {'' if temp is None else f'{temp:.0f}°C'}  {'' if power is None else f'{power:.0f}W'}")
-        text.append(f"  {name}\n", style="dim")
+        util = list(history.gpu_util.get(gpu.get("index", 0), []))[-spark_w:]
+        text.append_text(gpu_lines(gpu, util, width))
     if not gpus:  # one line, cut to the pane: the note can be long (it names the NVML error)
         note = hw.get("gpu_note") or "no GPU"
         if len(note) > width:
