@@ -233,3 +233,13 @@ def test_plot_keeps_the_learning_rates_a_resume_redid_once():
     for e in events:
         curves.apply({"v": 1, "t": 1.0, **e})
     assert curves.lrs == [(1, 1.0), (2, 0.5), (3, 0.3)]
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
+    """`ftui models | true`: the pipe closes before ftui writes, which ends quietly (as cat does)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(f"{sys.executable} -m ftui.tui.cli models --json | true", shell=True,
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr

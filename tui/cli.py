@@ -221,10 +221,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ftui: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ftui runs | head`: the reader left; say nothing, as cat does
+        _silence_stdout()
+        return 141
     except FtuiError as e:  # user errors are one line; anything else is a bug and keeps its traceback
         print(f"ftui: {e}", file=sys.stderr)
         return e.exit_code
     return int(code or 0)
+
+
+def _silence_stdout() -> None:
+    """Points stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _load(spec: str):
