@@ -22,6 +22,7 @@ import torch
 from transformers import Trainer
 
 from .rundir import list_checkpoints
+from .sampling import EpochSeededLengthGroupedSampler
 from .strategies import finish_checkpoint, is_peft, load_adapter
 
 STAGING = ".staging"
@@ -48,6 +49,17 @@ class FtuiTrainer(Trainer):
         if not torch.isfinite(loss).item():
             self.nonfinite_loss = float(loss.item())
         return loss
+
+    # --- batches --------------------------------------------------------------------------
+    def _get_train_sampler(self, train_dataset=None):
+        """Length-grouped batches seeded per epoch, so a resume in any epoch draws the same ones."""
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if not self.args.group_by_length or dataset is None:
+            return super()._get_train_sampler(train_dataset)
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        names = getattr(self.processing_class, "model_input_names", None)
+        return EpochSeededLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                               dataset, seed, model_input_name=names[0] if names else None)
 
     # --- optimizer ------------------------------------------------------------------------
     def create_optimizer(self):
