@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 import torch
 from transformers import Trainer
@@ -75,7 +79,8 @@ class FtuiTrainer(Trainer):
     def evaluate(self, *args, **kwargs):
         self._status("evaluating")
         try:
-            return super().evaluate(*args, **kwargs)
+            with rng_untouched():
+                return super().evaluate(*args, **kwargs)
         finally:
             self._status("running")
 
@@ -169,6 +174,20 @@ def llrd_param_groups(model, lr: float, weight_decay: float, decay: float) -> li
         })
         group["params"].append(param)
     return list(groups.values())
+
+
+@contextmanager
+def rng_untouched():
+    """Evaluation draws from the global RNGs (its DataLoader takes a base seed); restoring them after
+    keeps training's random stream independent of when evaluations happen. An epoch-end checkpoint
+    holds the RNG from before that epoch's evaluation, so without this a run resumed from it drew
+    different dropout masks in the next epoch than the uninterrupted run."""
+    python, numpy = random.getstate(), np.random.get_state()
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+    random.setstate(python)
+    np.random.set_state(numpy)
 
 
 def _fix_state_paths(checkpoint: Path, staging: str, root: str) -> None:
