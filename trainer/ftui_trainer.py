@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from transformers import Trainer
 
+from .callback import CHECKPOINT_STATE, FtuiCallback
 from .rundir import list_checkpoints
 from .sampling import EpochSeededLengthGroupedSampler
 from .strategies import finish_checkpoint, is_peft, load_adapter
@@ -43,6 +44,15 @@ class FtuiTrainer(Trainer):
         self.nonfinite_loss: float | None = None
         self.tokens_seen = torch.zeros((), dtype=torch.long, device=self.args.device)
         self._staging = False
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        if isinstance(resume_from_checkpoint, (str, os.PathLike)):
+            for callback in self._ftui_callbacks():
+                callback.restore_checkpoint_state(resume_from_checkpoint)
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _ftui_callbacks(self) -> list[FtuiCallback]:
+        return [c for c in self.callback_handler.callbacks if isinstance(c, FtuiCallback)]
 
     # --- the step -------------------------------------------------------------------------
     def training_step(self, model, inputs, num_items_in_batch=None):
@@ -104,6 +114,10 @@ class FtuiTrainer(Trainer):
             super()._save_checkpoint(model, trial)
             if self.args.should_save and is_peft(self.model):
                 finish_checkpoint(self.model, staging / name)  # adapter/ + merged plain weights
+            if self.args.should_save:
+                for callback in self._ftui_callbacks()[:1]:  # early stopping and best, for resume
+                    state = callback.checkpoint_state(self.state.global_step)
+                    (staging / name / CHECKPOINT_STATE).write_text(json.dumps(state), encoding="utf-8")
         except BaseException:
             # A full disk or a crash mid-save: drop the partial copy, keep every finished checkpoint.
             if self.args.should_save:

@@ -1,0 +1,210 @@
+"""`--resume` continues a killed run exactly, from anywhere: a kill -9 at a random step of each
+epoch (and in the middle of a checkpoint write), a SIGTERM, or a checkpoint with a garbage RNG
+file, then `--resume`, logs the same per-step losses and gradient norms as the uninterrupted run,
+with the same evaluations, checkpoints and early stopping. The default recipe's length-grouped
+batches are on throughout.
+
+Kill steps are random; each test prints the step it chose and the seed that chose it: rerun with
+FTUI_KILL_SEED=<seed> to repeat a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import events_of, ftui, tiny_recipe
+
+KILL_AT = Path(__file__).with_name("kill_at.py")
+SEED = int(os.environ.get("FTUI_KILL_SEED") or random.SystemRandom().randrange(1 << 31))
+# 120 training rows in batches of 16: 8 steps an epoch (the last batch short), 24 in 3 epochs;
+# a checkpoint every step, so the kill step decides the resume step; evaluation once an epoch.
+SECTIONS = dict(data={"max_train_rows": 120, "max_validation_rows": 48},
+                train={"epochs": 3.0, "lr": 1e-3, "warmup_ratio": 0.06},
+                checkpoint={"every": 1, "keep": 2})
+
+
+def recipe_at(tmp: Path, model, data_file, **sections) -> Path:
+    """conftest's tiny_recipe, with a [data] section of more keys (its ``data`` is the file)."""
+    import tomli_w
+
+    path = tiny_recipe(tmp, model, data_file, **{k: v for k, v in sections.items() if k != "data"})
+    doc = tomllib.loads(path.read_text())
+    doc["data"].update(sections.get("data", {}))
+    path.write_text(tomli_w.dumps(doc))
+    return path
+
+
+def pick_step(what: str, low: int, high: int) -> int:
+    step = random.Random(f"{SEED}:{what}").randint(low, high)
+    print(f"{what}: step {step} of {low}..{high} (FTUI_KILL_SEED={SEED})")
+    return step
+
+
+def kill_run(recipe, step: int, where: str = "step", cwd=None) -> None:
+    """Runs `ftui train RECIPE --headless` until tests/kill_at.py kill -9s it at ``step``."""
+    result = subprocess.run([sys.executable, str(KILL_AT), str(step), where, "train", str(recipe), "--headless"],
+                            cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
+
+
+def since_last_start(run) -> list[dict]:
+    events = events_of(run)
+    start = max(i for i, e in enumerate(events) if e["type"] == "run_start")
+    return events[start:]
+
+
+class Reference:
+    """The uninterrupted run's events."""
+
+    def __init__(self, run: Path):
+        self.run = run
+        events = events_of(run)
+        self.steps = {e["step"]: e for e in events if e["type"] == "step"}
+        self.evals = [e for e in events if e["type"] == "eval"]
+        self.checkpoints = [e for e in events if e["type"] == "checkpoint"]
+        self.summary = events_of(run, "summary")[-1]
+        start = events_of(run, "run_start")[0]
+        self.last = max(self.steps)
+        self.per_epoch = start["total_steps"] // int(start["epochs"])
+
+    def epoch_steps(self, epoch: int) -> tuple[int, int]:
+        return (epoch - 1) * self.per_epoch + 1, epoch * self.per_epoch
+
+
+def assert_continues_exactly(run: Path, ref: Reference, note: str) -> dict:
+    """The resumed process's steps, evaluations, checkpoints and end are the reference's."""
+    after = since_last_start(run)
+    start = after[0]
+    steps = [e for e in after if e["type"] == "step"]
+    assert steps and steps[0]["step"] == start["step"] + 1, note
+    assert steps[-1]["step"] == ref.last, note
+    for e in steps:
+        want = ref.steps[e["step"]]
+        at = f"{note}: step {e['step']}"
+        assert e["loss"] == pytest.approx(want["loss"], abs=1e-5), at
+        assert e["grad_norm"] == pytest.approx(want["grad_norm"], rel=1e-5, abs=1e-7), at
+        assert e["lr"] == pytest.approx(want["lr"], rel=1e-9), at
+    evals = [(e["step"], e["metrics"]) for e in after if e["type"] == "eval"]
+    want_evals = [(e["step"], e["metrics"]) for e in ref.evals if e["step"] > start["step"]]
+    assert [s for s, _ in evals] == [s for s, _ in want_evals], note
+    for (step, got), (_, want) in zip(evals, want_evals):
+        assert got == pytest.approx(want, abs=1e-6), f"{note}: eval at step {step}"
+    saves = [(e["step"], e["reason"], e["best"]) for e in after if e["type"] == "checkpoint"]
+    assert saves == [(e["step"], e["reason"], e["best"]) for e in ref.checkpoints if e["step"] > start["step"]], note
+    summary = events_of(run, "summary")[-1]
+    for key in ("status", "final_step", "early_stopped", "best_checkpoint", "best_value"):
+        assert summary[key] == ref.summary[key], f"{note}: summary {key}"
+    return start
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, tiny_model_dir, tiny_csv) -> Reference:
+    tmp = tmp_path_factory.mktemp("reference")
+    ftui("train", recipe_at(tmp, tiny_model_dir, tiny_csv, **SECTIONS), "--headless", check=True)
+    ref = Reference(tmp / "runs" / "tiny")
+    assert ref.last == 3 * ref.per_epoch and len(ref.evals) == 3
+    return ref
+
+
+def test_kill_9_in_epoch_1_then_resume_from_another_directory(reference, tiny_model_dir, tiny_csv, tmp_path):
+    # Started in a/ with relative data, model and output paths; resumed from b/.
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    shutil.copy(tiny_csv, a / "tweets.csv")
+    (a / "model").symlink_to(tiny_model_dir)
+    recipe = recipe_at(a, Path("model"), Path("tweets.csv"), **SECTIONS, run={"output_dir": "runs", "name": "tiny"})
+    step = pick_step("epoch 1", 2, reference.epoch_steps(1)[1])
+    kill_run(recipe.name, step, cwd=a)
+    run = a / "runs" / "tiny"
+    saved = tomllib.loads((run / "recipe.toml").read_text())
+    assert Path(saved["data"]["train"]) == (a / "tweets.csv").resolve()
+    assert Path(saved["model"]["name"]) == tiny_model_dir.resolve()
+    result = ftui("train", "--resume", run, "--headless", cwd=b)
+    assert result.returncode == 0, result.stderr[-2000:]
+    start = assert_continues_exactly(run, reference, f"killed at step {step}")
+    assert start["resumed_from"].endswith(f"checkpoint-{step - 1}")
+
+
+@pytest.mark.parametrize("epoch", [2, 3])
+def test_kill_9_in_a_later_epoch_then_resume_is_exact(reference, tiny_model_dir, tiny_csv, tmp_path, epoch):
+    step = pick_step(f"epoch {epoch}", *reference.epoch_steps(epoch))
+    kill_run(recipe_at(tmp_path, tiny_model_dir, tiny_csv, **SECTIONS), step)
+    run = tmp_path / "runs" / "tiny"
+    ftui("train", "--resume", run, "--headless", check=True)
+    start = assert_continues_exactly(run, reference, f"killed at step {step}")
+    assert start["resumed_from"].endswith(f"checkpoint-{step - 1}")
+
+
+def test_kill_9_during_a_checkpoint_write_keeps_the_previous_one(reference, tiny_model_dir, tiny_csv, tmp_path):
+    from ftui.trainer.checkpoints import check_checkpoint
+
+    step = pick_step("checkpoint write", 2, reference.last)
+    kill_run(recipe_at(tmp_path, tiny_model_dir, tiny_csv, **SECTIONS), step, where="save")
+    run = tmp_path / "runs" / "tiny"
+    torn = run / "checkpoints" / ".staging" / f"checkpoint-{step}"
+    assert (torn / "model.safetensors").is_file() and not (torn / "trainer_state.json").exists()
+    assert not (run / "checkpoints" / f"checkpoint-{step}").exists()
+    check_checkpoint(run / "checkpoints" / f"checkpoint-{step - 1}")  # whole
+    ftui("train", "--resume", run, "--headless", check=True)
+    start = assert_continues_exactly(run, reference, f"killed saving step {step}")
+    assert start["resumed_from"].endswith(f"checkpoint-{step - 1}")
+    assert not (run / "checkpoints" / ".staging").exists()
+
+
+def test_a_garbage_rng_state_falls_back_to_the_previous_checkpoint(reference, tmp_path):
+    run = tmp_path / "tiny"
+    shutil.copytree(reference.run, run)
+    rng = random.Random(SEED)
+    (run / "checkpoints" / f"checkpoint-{reference.last}" / "rng_state.pth").write_bytes(rng.randbytes(1500))
+    ftui("train", "--resume", run, "--headless", check=True)
+    start = assert_continues_exactly(run, reference, "garbage rng_state.pth")
+    assert start["resumed_from"].endswith(f"checkpoint-{reference.last - 1}")
+    warnings = [e["message"] for e in events_of(run, "log") if e["level"] == "warning"]
+    assert any(f"checkpoint-{reference.last}" in w and "rng_state.pth" in w for w in warnings), warnings
+
+
+def test_sigterm_saves_then_stops_and_resume_continues_exactly(reference, tiny_model_dir, tiny_csv, tmp_path):
+    step = pick_step("SIGTERM", *reference.epoch_steps(2))
+    proc = subprocess.Popen([sys.executable, "-m", "ftui.tui.cli", "train", str(recipe_at(tmp_path, tiny_model_dir, tiny_csv, **SECTIONS)), "--headless"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = tmp_path / "runs" / "tiny"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (run / "events.jsonl").exists() and any(e["step"] >= step for e in events_of(run, "step")):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=240) == 0, proc.stderr.read()[-2000:]
+    assert events_of(run, "status")[-1]["status"] == "stopped"
+    stopped = events_of(run, "checkpoint")[-1]
+    assert stopped["reason"] == "stop" and stopped["step"] < reference.last, "the SIGTERM came too late"
+    ftui("train", "--resume", run, "--headless", check=True)
+    start = assert_continues_exactly(run, reference, f"SIGTERM after step {step}, stopped at {stopped['step']}")
+    assert start["resumed_from"].endswith(f"checkpoint-{stopped['step']}")
+
+
+def test_early_stopping_patience_survives_a_kill(tiny_model_dir, tiny_csv, tmp_path):
+    # Evaluations every 2 steps; accuracy can never improve by min_delta = 1, so with patience 3
+    # the run stops at the 4th evaluation (step 8). A resume that forgot the count stops later.
+    sections = dict(SECTIONS, train={**SECTIONS["train"], "eval_every": 2},
+                    early_stopping={"metric": "accuracy", "patience": 3, "min_delta": 1.0})
+    ftui("train", recipe_at(tmp_path / "ref", tiny_model_dir, tiny_csv, **sections), "--headless", check=True)
+    ref = Reference(tmp_path / "ref" / "runs" / "tiny")
+    assert ref.summary["early_stopped"] and ref.last == 8
+    step = pick_step("early stopping", 5, 8)
+    kill_run(recipe_at(tmp_path / "k", tiny_model_dir, tiny_csv, **sections), step)
+    run = tmp_path / "k" / "runs" / "tiny"
+    ftui("train", "--resume", run, "--headless", check=True)
+    assert_continues_exactly(run, ref, f"killed at step {step}")
+    assert events_of(run, "status")[-1]["message"] == "early stopping: no improvement"
