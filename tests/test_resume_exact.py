@@ -1,5 +1,5 @@
 """`--resume` continues a killed run exactly, from anywhere: a kill -9 at a random step of each
-epoch (and in the middle of a checkpoint write), a SIGTERM, or a checkpoint with a garbage RNG
+epoch (in epoch 3, in the middle of a checkpoint write), a SIGTERM, or checkpoints with a garbage RNG
 file, then `--resume`, logs the same per-step losses and gradient norms as the uninterrupted run,
 with the same evaluations, checkpoints and early stopping. The default recipe's length-grouped
 batches are on throughout.
@@ -28,9 +28,12 @@ KILL_AT = Path(__file__).with_name("kill_at.py")
 SEED = int(os.environ.get("FTUI_KILL_SEED") or random.SystemRandom().randrange(1 << 31))
 # 120 training rows in batches of 16: 8 steps an epoch (the last batch short), 24 in 3 epochs;
 # a checkpoint every step, so the kill step decides the resume step; evaluation once an epoch.
+# Accuracy never improves by min_delta = 1 after the first evaluation, so with patience 2 the
+# run stops early at its third (step 24): a resume that loses count does not.
 SECTIONS = dict(data={"max_train_rows": 120, "max_validation_rows": 48},
                 train={"epochs": 3.0, "lr": 1e-3, "warmup_ratio": 0.06},
-                checkpoint={"every": 1, "keep": 2})
+                checkpoint={"every": 1, "keep": 2},
+                early_stopping={"metric": "accuracy", "patience": 2, "min_delta": 1.0})
 
 
 def recipe_at(tmp: Path, model, data_file, **sections) -> Path:
@@ -136,9 +139,8 @@ def test_kill_9_in_epoch_1_then_resume_from_another_directory(reference, tiny_mo
     assert start["resumed_from"].endswith(f"checkpoint-{step - 1}")
 
 
-@pytest.mark.parametrize("epoch", [2, 3])
-def test_kill_9_in_a_later_epoch_then_resume_is_exact(reference, tiny_model_dir, tiny_csv, tmp_path, epoch):
-    step = pick_step(f"epoch {epoch}", *reference.epoch_steps(epoch))
+def test_kill_9_in_epoch_2_then_resume_is_exact(reference, tiny_model_dir, tiny_csv, tmp_path):
+    step = pick_step("epoch 2", *reference.epoch_steps(2))
     kill_run(recipe_at(tmp_path, tiny_model_dir, tiny_csv, **SECTIONS), step)
     run = tmp_path / "runs" / "tiny"
     ftui("train", "--resume", run, "--headless", check=True)
@@ -146,10 +148,12 @@ def test_kill_9_in_a_later_epoch_then_resume_is_exact(reference, tiny_model_dir,
     assert start["resumed_from"].endswith(f"checkpoint-{step - 1}")
 
 
-def test_kill_9_during_a_checkpoint_write_keeps_the_previous_one(reference, tiny_model_dir, tiny_csv, tmp_path):
+def test_kill_9_in_epoch_3_during_a_checkpoint_write_keeps_the_previous_one(reference, tiny_model_dir,
+                                                                           tiny_csv, tmp_path):
     from ftui.trainer.checkpoints import check_checkpoint
 
-    step = pick_step("checkpoint write", 2, reference.last)
+    low, high = reference.epoch_steps(3)
+    step = pick_step("epoch 3, in the checkpoint write", low, high)
     kill_run(recipe_at(tmp_path, tiny_model_dir, tiny_csv, **SECTIONS), step, where="save")
     run = tmp_path / "runs" / "tiny"
     torn = run / "checkpoints" / ".staging" / f"checkpoint-{step}"
@@ -162,21 +166,35 @@ def test_kill_9_during_a_checkpoint_write_keeps_the_previous_one(reference, tiny
     assert not (run / "checkpoints" / ".staging").exists()
 
 
-def test_a_garbage_rng_state_falls_back_to_the_previous_checkpoint(reference, tmp_path):
+def test_every_evaluation_is_in_the_checkpoint_of_its_step(reference):
+    # A checkpoint saved before its step's evaluation (HF's order at an epoch's end) would resume
+    # without that evaluation: no eval event, a patience count one short, a best never marked.
+    saved = {e["step"]: e for e in reference.checkpoints}
+    for e in reference.evals:
+        assert saved[e["step"]]["value"] == e["metrics"]["accuracy"], f"eval at step {e['step']}"
+    assert reference.summary["early_stopped"] and reference.summary["best_checkpoint"] == "checkpoints/checkpoint-8"
+
+
+def test_garbage_rng_states_fall_back_to_the_newest_intact_checkpoint(reference, tmp_path):
+    # The run keeps checkpoint-23, checkpoint-24 and the best, checkpoint-8 (an epoch's end).
     run = tmp_path / "tiny"
     shutil.copytree(reference.run, run)
     rng = random.Random(SEED)
-    (run / "checkpoints" / f"checkpoint-{reference.last}" / "rng_state.pth").write_bytes(rng.randbytes(1500))
+    broken = [f"checkpoint-{reference.last}", f"checkpoint-{reference.last - 1}"]
+    for name in broken:
+        (run / "checkpoints" / name / "rng_state.pth").write_bytes(rng.randbytes(1500))
     ftui("train", "--resume", run, "--headless", check=True)
     start = assert_continues_exactly(run, reference, "garbage rng_state.pth")
-    assert start["resumed_from"].endswith(f"checkpoint-{reference.last - 1}")
+    assert start["resumed_from"].endswith(f"checkpoint-{reference.per_epoch}")
     warnings = [e["message"] for e in events_of(run, "log") if e["level"] == "warning"]
-    assert any(f"checkpoint-{reference.last}" in w and "rng_state.pth" in w for w in warnings), warnings
+    for name in broken:
+        assert any(name in w and "rng_state.pth" in w for w in warnings), warnings
 
 
 def test_sigterm_saves_then_stops_and_resume_continues_exactly(reference, tiny_model_dir, tiny_csv, tmp_path):
     step = pick_step("SIGTERM", *reference.epoch_steps(2))
-    proc = subprocess.Popen([sys.executable, "-m", "ftui.tui.cli", "train", str(recipe_at(tmp_path, tiny_model_dir, tiny_csv, **SECTIONS)), "--headless"],
+    recipe = recipe_at(tmp_path, tiny_model_dir, tiny_csv, **SECTIONS)
+    proc = subprocess.Popen([sys.executable, "-m", "ftui.tui.cli", "train", str(recipe), "--headless"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     run = tmp_path / "runs" / "tiny"
     deadline = time.monotonic() + 240
@@ -192,19 +210,3 @@ def test_sigterm_saves_then_stops_and_resume_continues_exactly(reference, tiny_m
     ftui("train", "--resume", run, "--headless", check=True)
     start = assert_continues_exactly(run, reference, f"SIGTERM after step {step}, stopped at {stopped['step']}")
     assert start["resumed_from"].endswith(f"checkpoint-{stopped['step']}")
-
-
-def test_early_stopping_patience_survives_a_kill(tiny_model_dir, tiny_csv, tmp_path):
-    # Evaluations every 2 steps; accuracy can never improve by min_delta = 1, so with patience 3
-    # the run stops at the 4th evaluation (step 8). A resume that forgot the count stops later.
-    sections = dict(SECTIONS, train={**SECTIONS["train"], "eval_every": 2},
-                    early_stopping={"metric": "accuracy", "patience": 3, "min_delta": 1.0})
-    ftui("train", recipe_at(tmp_path / "ref", tiny_model_dir, tiny_csv, **sections), "--headless", check=True)
-    ref = Reference(tmp_path / "ref" / "runs" / "tiny")
-    assert ref.summary["early_stopped"] and ref.last == 8
-    step = pick_step("early stopping", 5, 8)
-    kill_run(recipe_at(tmp_path / "k", tiny_model_dir, tiny_csv, **sections), step)
-    run = tmp_path / "k" / "runs" / "tiny"
-    ftui("train", "--resume", run, "--headless", check=True)
-    assert_continues_exactly(run, ref, f"killed at step {step}")
-    assert events_of(run, "status")[-1]["message"] == "early stopping: no improvement"

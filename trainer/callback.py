@@ -55,6 +55,7 @@ class FtuiCallback(TrainerCallback):
         self.last_save_step: int | None = None
         self._bad_evals = 0
         self._resume_state: dict | None = None
+        self._save_after_eval = False
         self._pending_save_reason: str | None = None
         self._pause_after_save = False
         self._last_log = (0, time.monotonic(), 0)   # (step, time, tokens)
@@ -94,6 +95,15 @@ class FtuiCallback(TrainerCallback):
             self._pending_save_reason = self._pending_save_reason or "final"
         if control.should_save and self._pending_save_reason is None:
             self._pending_save_reason = "steps"
+        if control.should_save and not control.should_evaluate and self._epoch_eval_follows(args, state):
+            # HF would save before the epoch's evaluation: the checkpoint would miss that evaluation
+            # (its metric, the patience count) and a resume from it would never run it.
+            control.should_save, self._save_after_eval = False, True
+
+    def _epoch_eval_follows(self, args, state) -> bool:
+        """At an epoch's last step with once-an-epoch evaluation: on_epoch_end evaluates next."""
+        at_end = bool(state.epoch) and float(state.epoch).is_integer()
+        return at_end and args.eval_strategy == "epoch" and self.last_eval_step != state.global_step
 
     def _apply(self, d: Decision, args, state, control, kwargs) -> None:
         self._act(d, control, kwargs)
@@ -130,6 +140,8 @@ class FtuiCallback(TrainerCallback):
             self._emit("status", state.global_step, status="running", message="")
 
     def on_epoch_end(self, args, state, control, **kwargs):
+        if self._save_after_eval:  # the save on_step_end held back for this evaluation
+            control.should_save, self._save_after_eval = True, False
         if self.halted_nan:
             control.should_evaluate = control.should_save = False
             return
