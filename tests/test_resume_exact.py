@@ -21,6 +21,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import events_of, ftui, tiny_recipe
 
@@ -210,3 +211,138 @@ def test_sigterm_saves_then_stops_and_resume_continues_exactly(reference, tiny_m
     ftui("train", "--resume", run, "--headless", check=True)
     start = assert_continues_exactly(run, reference, f"SIGTERM after step {step}, stopped at {stopped['step']}")
     assert start["resumed_from"].endswith(f"checkpoint-{stopped['step']}")
+
+
+# --- what a checkpoint must hold: each file resume reads, checked without torch or unpickling ---
+
+def _zip_without(path: Path, drop: str) -> None:
+    """Rewrites a torch zip archive without its records whose names end with ``drop``."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as old:
+        records = [(info, old.read(info)) for info in old.infolist() if not info.filename.endswith(drop)]
+    with zipfile.ZipFile(path, "w") as new:
+        for info, data in records:
+            new.writestr(info, data)
+
+
+def _replace_pickle(path: Path, data: bytes) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path) as old:
+        records = [(info, data if info.filename.endswith("/data.pkl") else old.read(info)) for info in old.infolist()]
+    with zipfile.ZipFile(path, "w") as new:
+        for info, body in records:
+            new.writestr(info, body)
+
+
+CORRUPTIONS = {
+    "rng_state.pth garbage": ("rng_state.pth", lambda p: p.write_bytes(b"\x80not a zip" * 50)),
+    "rng_state.pth missing": ("rng_state.pth", lambda p: p.unlink()),
+    "rng_state.pth without its tensor record": ("rng_state.pth", lambda p: _zip_without(p, "/data/0")),
+    "rng_state.pth with a torn pickle": ("rng_state.pth", lambda p: _replace_pickle(p, b"\x80\x02}q\x00(X")),
+    "optimizer.pt truncated": ("optimizer.pt", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])),
+    "optimizer.pt bit flip": ("optimizer.pt", lambda p: p.write_bytes(_flip(p.read_bytes()))),
+    "scheduler.pt missing": ("scheduler.pt", lambda p: p.unlink()),
+    "trainer_state.json without a step": ("trainer_state.json", lambda p: p.write_text('{"epoch": 3.0}')),
+    "trainer_state.json of another step": ("trainer_state.json", lambda p: p.write_text('{"global_step": 7}')),
+    "model.safetensors truncated": ("model.safetensors", lambda p: p.write_bytes(p.read_bytes()[:-100])),
+    "ftui_state.json garbage": ("ftui_state.json", lambda p: p.write_text("[1, 2")),
+}
+
+
+def _flip(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:]
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPTIONS))
+def test_a_broken_resume_file_is_named(reference, tmp_path, case):
+    from ftui.trainer.checkpoints import check_checkpoint
+    from ftui.trainer.errors import CheckpointError
+
+    name, corrupt = CORRUPTIONS[case]
+    folder = tmp_path / f"checkpoint-{reference.last}"
+    shutil.copytree(reference.run / "checkpoints" / folder.name, folder)
+    check_checkpoint(folder)  # intact before
+    corrupt(folder / name)
+    with pytest.raises(CheckpointError) as caught:
+        check_checkpoint(folder)
+    message = str(caught.value)
+    assert name in message and "\n" not in message, message
+
+
+def test_a_lora_checkpoint_needs_its_adapter(reference, tmp_path):
+    from ftui.trainer.checkpoints import check_checkpoint
+    from ftui.trainer.errors import CheckpointError
+
+    folder = tmp_path / f"checkpoint-{reference.last}"
+    shutil.copytree(reference.run / "checkpoints" / folder.name, folder)
+    with pytest.raises(CheckpointError, match="adapter"):
+        check_checkpoint(folder, lora=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_as_a_torch_archive_or_its_pickle_are_judged_never_run(tmp_path_factory, data):
+    import zipfile
+
+    from ftui.trainer.checkpoints import storage_keys, torch_archive_problem
+
+    folder = tmp_path_factory.mktemp("archive")
+    (folder / "raw.pth").write_bytes(data)
+    assert isinstance(torch_archive_problem(folder / "raw.pth"), str)  # not even a zip
+    with zipfile.ZipFile(folder / "wrapped.pth", "w") as archive:
+        archive.writestr("wrapped/data.pkl", data)
+    problem = torch_archive_problem(folder / "wrapped.pth")
+    assert problem is None or isinstance(problem, str)
+    try:
+        storage_keys(data)
+    except ValueError:
+        pass
+
+
+def test_length_grouped_batches_depend_on_seed_and_epoch_alone():
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from ftui.trainer.sampling import EpochSeededLengthGroupedSampler
+
+    class Lengths:
+        def __init__(self):
+            self.sizes = [(i * 37) % 50 + 1 for i in range(200)]
+
+        def __len__(self):
+            return len(self.sizes)
+
+        def lengths(self):
+            return self.sizes
+
+    sampler = EpochSeededLengthGroupedSampler(16, Lengths(), seed=42)
+    orders = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)  # dropout draws since the run started: other RNG states
+        sampler.set_epoch(1)
+        orders.append(list(sampler))
+    assert orders[0] == orders[1] and sorted(orders[0]) == list(range(200))
+    sampler.set_epoch(2)
+    assert list(sampler) != orders[0], "each epoch shuffles anew"
+    hf = LengthGroupedSampler(16, lengths=Lengths().sizes)
+    torch.manual_seed(1)
+    first = list(hf)
+    torch.manual_seed(2)
+    assert list(hf) != first, "HF's sampler follows the global RNG: what a resume cannot restore in time"
+
+
+def test_evaluation_leaves_the_random_streams_as_it_found_them():
+    import numpy as np
+    import torch
+
+    from ftui.trainer.ftui_trainer import rng_untouched
+
+    torch.manual_seed(3)
+    before = (torch.random.get_rng_state(), random.getstate(), np.random.get_state()[1].copy())
+    with rng_untouched():
+        torch.rand(5), random.random(), np.random.rand(3)
+    assert torch.equal(torch.random.get_rng_state(), before[0])
+    assert random.getstate() == before[1] and (np.random.get_state()[1] == before[2]).all()

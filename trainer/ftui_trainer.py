@@ -192,16 +192,17 @@ def llrd_param_groups(model, lr: float, weight_decay: float, decay: float) -> li
 
 @contextmanager
 def rng_untouched():
-    """Evaluation draws from the global RNGs (its DataLoader takes a base seed); restoring them after
-    keeps training's random stream independent of when evaluations happen. An epoch-end checkpoint
-    holds the RNG from before that epoch's evaluation, so without this a run resumed from it drew
-    different dropout masks in the next epoch than the uninterrupted run."""
+    """Evaluation draws from the global RNGs (its DataLoader takes a base seed). Restoring them keeps
+    training's random stream independent of when, and whether, evaluations run (one at a stop,
+    say), so a checkpoint's RNG state is the same on either side of its step's evaluation."""
     python, numpy = random.getstate(), np.random.get_state()
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        yield
-    random.setstate(python)
-    np.random.set_state(numpy)
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(numpy)
 
 
 def _fix_state_paths(checkpoint: Path, staging: str, root: str) -> None:
