@@ -87,6 +87,7 @@ class Reference:
 
 def assert_continues_exactly(run: Path, ref: Reference, note: str) -> dict:
     """The resumed process's steps, evaluations, checkpoints and end are the reference's."""
+    note = f"{note} (FTUI_KILL_SEED={SEED})"
     after = since_last_start(run)
     start = after[0]
     steps = [e for e in after if e["type"] == "step"]
