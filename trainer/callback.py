@@ -307,8 +307,9 @@ class FtuiCallback(TrainerCallback):
         """On resume, the best so far and the patience count come back from the checkpoint's state,
         else the best from best.json."""
         if self._resume_state is not None:
-            for key, value in self._resume_state.items():
-                setattr(self, f"_{key}" if key == "bad_evals" else key, value)
+            kept = self._resume_state
+            self._bad_evals, self.last_eval = kept["bad_evals"], kept["last_eval"]
+            self.best_value, self.best_checkpoint = kept["best_value"], kept["best_checkpoint"]
             if self._is_zero and self.best_checkpoint:  # a fallback to an older checkpoint: re-point
                 write_atomic(self.run.checkpoints / "best.json", json.dumps(
                     {"checkpoint": self.best_checkpoint, "metric": self.metric, "value": self.best_value,

@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-
 import torch
 from transformers import Trainer
 
