@@ -85,7 +85,7 @@ def test_lora_trains_only_adapters_and_head(lora_run, tiny_model_dir):
 def test_lora_learns_on_pretrained_minilm(tmp_path, tiny_csv):
     """The tiny BERT's random features give LoRA nothing to adapt; MiniLM's do, within 20 steps."""
     recipe = recipe_with(tmp_path, "minilm-l6", tiny_csv, {"max_validation_rows": 90},
-                         train={"strategy": "lora", "max_steps": 20, "lr": 5e-3, "eval_every": 10,
+                         train={"strategy": "lora", "max_steps": 20, "lr": 5e-3, "eval_every": 5,
                                 "logging_steps": 10})
     result = ftui("train", recipe, "--headless")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -29,6 +29,7 @@ from .script_run import ScriptRun
 from .stepsync import Decision, StepSync
 
 PAUSE_POLL_S = 0.2
+CHECKPOINT_STATE = "ftui_state.json"  # in each checkpoint: early stopping and best as of its step
 
 
 # What HF adds to every evaluation's metrics besides the task's own: the eval event has duration_s.
@@ -60,6 +61,8 @@ class FtuiCallback(TrainerCallback):
         self.last_eval: tuple[int, dict] | None = None
         self.last_save_step: int | None = None
         self._bad_evals = 0
+        self._resume_state: dict | None = None
+        self._save_after_eval = False
         self._pending_save_reason: str | None = None
         self._pause_after_save = False
         self._last_log = (0, time.monotonic(), 0)   # (step, time, tokens)
@@ -108,6 +111,15 @@ class FtuiCallback(TrainerCallback):
             self._pending_save_reason = self._pending_save_reason or "final"
         if control.should_save and self._pending_save_reason is None:
             self._pending_save_reason = "steps"
+        if control.should_save and not control.should_evaluate and self._epoch_eval_follows(args, state):
+            # HF would save before the epoch's evaluation: the checkpoint would miss that evaluation
+            # (its metric, the patience count) and a resume from it would never run it.
+            control.should_save, self._save_after_eval = False, True
+
+    def _epoch_eval_follows(self, args, state) -> bool:
+        """At an epoch's last step with once-an-epoch evaluation: on_epoch_end evaluates next."""
+        at_end = bool(state.epoch) and float(state.epoch).is_integer()
+        return at_end and args.eval_strategy == "epoch" and self.last_eval_step != state.global_step
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.script_run is not None:
@@ -153,6 +165,8 @@ class FtuiCallback(TrainerCallback):
             self._emit("status", state.global_step, status="running", message="")
 
     def on_epoch_end(self, args, state, control, **kwargs):
+        if self._save_after_eval:  # the save on_step_end held back for this evaluation
+            control.should_save, self._save_after_eval = True, False
         if self.halted_nan:
             control.should_evaluate = control.should_save = False
             return
@@ -232,9 +246,7 @@ class FtuiCallback(TrainerCallback):
             return
         name = f"checkpoint-{state.global_step}"
         folder = Path(args.output_dir) / name
-        value = None
-        if self.last_eval and self.last_eval[0] == state.global_step:
-            value = self.last_eval[1].get(self.metric)
+        value = self._value_at(state.global_step)
         best = value is not None and self._improves(value)
         if best:
             self.best_value, self.best_checkpoint = value, name
@@ -253,6 +265,12 @@ class FtuiCallback(TrainerCallback):
         if self._pause_after_save:
             self._pause_after_save = False
             self._pause(args, state, control, kwargs)
+
+    def _value_at(self, step: int) -> float | None:
+        """The tracked metric of the evaluation at ``step``, if there was one."""
+        if self.last_eval and self.last_eval[0] == step:
+            return self.last_eval[1].get(self.metric)
+        return None
 
     def _improves(self, value: float) -> bool:
         if self.best_value is None:
@@ -290,8 +308,42 @@ class FtuiCallback(TrainerCallback):
         found = list_checkpoints(self.run.checkpoints)
         return found[-1].name if found else None
 
+    # --- resume ---------------------------------------------------------------------------
+    def checkpoint_state(self, step: int) -> dict:
+        """Early stopping and best tracking as they stand once the save at ``step`` is done: written
+        into that checkpoint, so a resume from it goes on exactly (best.json may be newer)."""
+        value = self._value_at(step)
+        best = value is not None and self._improves(value)
+        return {"bad_evals": self._bad_evals, "best_value": value if best else self.best_value,
+                "best_checkpoint": f"checkpoint-{step}" if best else self.best_checkpoint,
+                "last_eval": list(self.last_eval) if self.last_eval else None}
+
+    def restore_checkpoint_state(self, folder) -> None:
+        """Resume from ``folder``: takes the state ``checkpoint_state`` wrote there (older
+        checkpoints have none: then best.json and a fresh patience count, as before)."""
+        try:
+            state = json.loads((Path(folder) / CHECKPOINT_STATE).read_text())
+            last = state["last_eval"]
+            self._resume_state = {
+                "bad_evals": int(state["bad_evals"]),
+                "best_value": None if state["best_value"] is None else float(state["best_value"]),
+                "best_checkpoint": None if state["best_checkpoint"] is None else str(state["best_checkpoint"]),
+                "last_eval": (int(last[0]), dict(last[1])) if last else None}
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            self._resume_state = None
+
     def _restore_best(self) -> None:
-        """On resume, the best so far comes back from best.json."""
+        """On resume, the best so far and the patience count come back from the checkpoint's state,
+        else the best from best.json."""
+        if self._resume_state is not None:
+            kept = self._resume_state
+            self._bad_evals, self.last_eval = kept["bad_evals"], kept["last_eval"]
+            self.best_value, self.best_checkpoint = kept["best_value"], kept["best_checkpoint"]
+            if self._is_zero and self.best_checkpoint:  # a fallback to an older checkpoint: re-point
+                write_atomic(self.run.checkpoints / "best.json", json.dumps(
+                    {"checkpoint": self.best_checkpoint, "metric": self.metric, "value": self.best_value,
+                     "step": int(self.best_checkpoint.rsplit("-", 1)[-1])}))
+            return
         try:
             best = json.loads((self.run.checkpoints / "best.json").read_text())
             self.best_value, self.best_checkpoint = best["value"], best["checkpoint"]

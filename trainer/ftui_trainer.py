@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import Trainer
 
+from .callback import CHECKPOINT_STATE, FtuiCallback
 from .rundir import list_checkpoints
+from .sampling import EpochSeededLengthGroupedSampler
 from .strategies import finish_checkpoint, is_peft, load_adapter
 
 STAGING = ".staging"
@@ -39,6 +44,15 @@ class FtuiTrainer(Trainer):
         self.tokens_seen = torch.zeros((), dtype=torch.long, device=self.args.device)
         self._staging = False
 
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        if isinstance(resume_from_checkpoint, (str, os.PathLike)):
+            for callback in self._ftui_callbacks():
+                callback.restore_checkpoint_state(resume_from_checkpoint)
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _ftui_callbacks(self) -> list[FtuiCallback]:
+        return [c for c in self.callback_handler.callbacks if isinstance(c, FtuiCallback)]
+
     # --- the step -------------------------------------------------------------------------
     def training_step(self, model, inputs, num_items_in_batch=None):
         if "attention_mask" in inputs:
@@ -48,6 +62,17 @@ class FtuiTrainer(Trainer):
         if not torch.isfinite(loss).item():
             self.nonfinite_loss = float(loss.item())
         return loss
+
+    # --- batches --------------------------------------------------------------------------
+    def _get_train_sampler(self, train_dataset=None):
+        """Length-grouped batches seeded per epoch, so a resume in any epoch draws the same ones."""
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if not self.args.group_by_length or dataset is None:
+            return super()._get_train_sampler(train_dataset)
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        names = getattr(self.processing_class, "model_input_names", None)
+        return EpochSeededLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                               dataset, seed, model_input_name=names[0] if names else None)
 
     # --- optimizer ------------------------------------------------------------------------
     def create_optimizer(self):
@@ -63,7 +88,8 @@ class FtuiTrainer(Trainer):
     def evaluate(self, *args, **kwargs):
         self._status("evaluating")
         try:
-            return super().evaluate(*args, **kwargs)
+            with rng_untouched():
+                return super().evaluate(*args, **kwargs)
         finally:
             self._status("running")
 
@@ -87,6 +113,10 @@ class FtuiTrainer(Trainer):
             super()._save_checkpoint(model, trial)
             if self.args.should_save and is_peft(self.model):
                 finish_checkpoint(self.model, staging / name)  # adapter/ + merged plain weights
+            if self.args.should_save:
+                for callback in self._ftui_callbacks()[:1]:  # early stopping and best, for resume
+                    state = callback.checkpoint_state(self.state.global_step)
+                    (staging / name / CHECKPOINT_STATE).write_text(json.dumps(state), encoding="utf-8")
         except BaseException:
             # A full disk or a crash mid-save: drop the partial copy, keep every finished checkpoint.
             if self.args.should_save:
@@ -157,6 +187,21 @@ def llrd_param_groups(model, lr: float, weight_decay: float, decay: float) -> li
         })
         group["params"].append(param)
     return list(groups.values())
+
+
+@contextmanager
+def rng_untouched():
+    """Evaluation draws from the global RNGs (its DataLoader takes a base seed). Restoring them keeps
+    training's random stream independent of when, and whether, evaluations run (one at a stop,
+    say), so a checkpoint's RNG state is the same on either side of its step's evaluation."""
+    python, numpy = random.getstate(), np.random.get_state()
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(numpy)
 
 
 def _fix_state_paths(checkpoint: Path, staging: str, root: str) -> None:

@@ -49,9 +49,23 @@ def prepare_run(recipe: Recipe) -> RunDir:
         check_model_loads(recipe, model_ref)
     name = recipe.run.name or default_run_name(recipe)
     recipe.run.name = name
+    _absolute_paths(recipe, model_ref)
     run = create_run(Path(recipe.run.output_dir) / name)
     write_atomic(run.recipe, to_toml(recipe))
     return run
+
+
+def _absolute_paths(recipe: Recipe, model_ref) -> None:
+    """Local data files and model folders become absolute in the saved recipe, so ``--resume``
+    works from any working directory (demo:* data, presets and hub ids stay as they are)."""
+    import os
+
+    for attr in ("train", "validation"):
+        value = getattr(recipe.data, attr)
+        if value and not value.startswith("demo:") and Path(value).expanduser().exists():
+            setattr(recipe.data, attr, os.path.abspath(Path(value).expanduser()))
+    if model_ref.origin == "folder":
+        recipe.model.name = model_ref.source  # resolve_model made it absolute
 
 
 def execute(run_path, resume: bool = False, listeners=(), argv=None) -> int:
@@ -87,7 +101,7 @@ def _train(run: RunDir, recipe: Recipe, events: EventLog, resume: bool, argv) ->
     model_ref = resolve_model(recipe.model.name)
     data = load_task_data(recipe.data, recipe.run.seed, recipe.task.type)
     warn = lambda m: events.emit("log", 0, level="warning", message=m)  # noqa: E731
-    checkpoint = newest_good_checkpoint(run, warn) if resume else None
+    checkpoint = newest_good_checkpoint(run, warn, lora=recipe.train.strategy == "lora") if resume else None
     if resume and checkpoint is None:
         warn("no checkpoint yet: starting this run from the beginning")
 
