@@ -1,4 +1,4 @@
-"""What counts as an image file: the trainer's image reader and export's take the same suffixes (standard library only)."""
+"""What counts as an image file: the trainer's image reader and export's take the same suffixes."""
 
 from __future__ import annotations
 

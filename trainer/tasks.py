@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 from ftui.rundir.tasks import DEFAULT_TASK, DEMO_DATA, TASKS, DemoData, Task, TrainerSide, demo_available, resolve
 
-__all__ = ["DEFAULT_TASK", "DEMO_DATA", "TASKS", "DemoData", "Task", "TaskParts", "demo_available", "load_task_data", "task_module"]
+__all__ = ["DEFAULT_TASK", "DEMO_DATA", "TASKS", "DemoData", "Task", "TaskParts", "demo_available",
+           "load_task_data", "task_module"]
 
 
 @dataclass
