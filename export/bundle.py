@@ -7,6 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
+from ftui.rundir.tasks import DEFAULT_TASK
+
 from .errors import ExportError
 from .report import ExportReport
 
@@ -76,7 +78,7 @@ def write_manifest(bundle: Path, labels: list[str], models: dict[str, str], defa
                    task_keys: dict) -> None:
     """bundle.json (what the predictor needs besides labels: the task and its preprocessing keys) and
     labels.json (label names by class id)."""
-    manifest = {"format": "ftui-onnx-bundle", "v": 1, "task": "sequence-classification",
+    manifest = {"format": "ftui-onnx-bundle", "v": 1, "task": DEFAULT_TASK,
                 "models": models, "default_model": default_model, "opset": opset, **task_keys}
     (bundle / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     (bundle / "labels.json").write_text(json.dumps(labels, ensure_ascii=False) + "\n")
@@ -86,7 +88,7 @@ def finish_bundle(bundle: Path, report: ExportReport, recipe: Path | None, task)
     """Copies the recipe and the task's standalone predictor, writes the reports and the README."""
     if recipe is not None:
         shutil.copy2(recipe, bundle / "recipe.toml")
-    shutil.copy2(Path(__file__).with_name(task.predictor_module), bundle / "predict.py")
+    shutil.copy2(task.predictor_file, bundle / "predict.py")
     for module in task.support_modules:
         shutil.copy2(Path(__file__).with_name(module), bundle / module)
     (bundle / "report.json").write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ftui.rundir.tasks import DEFAULT_TASK, TASKS
+
 from .gates import Gate
 
 
@@ -30,7 +32,7 @@ class ExportReport:
     labels: list[str] = field(default_factory=list)
     max_length: int = 0
     opset: int = 0
-    task: str = "sequence-classification"
+    task: str = DEFAULT_TASK
     primary_metric: str = "accuracy"  # what accuracy_drop_pts measures (entity F1 for NER)
     columns: list = field(default_factory=lambda: [["acc", "accuracy"], ["F1", "f1_macro"]])
     preprocessing: dict = field(default_factory=dict)  # the tokenizer / image-processor check
@@ -77,7 +79,8 @@ class ExportReport:
         return "\n".join(lines)
 
     def _max_length(self) -> str:
-        return f", max_length {self.max_length}" if self.task != "image-classification" else ""
+        spec = TASKS.get(self.task)
+        return f", max_length {self.max_length}" if spec is None or spec.inputs == "text" else ""
 
     def _validation_table(self) -> list[str]:
         heads = "".join(f"  {h:>6}" for h, _ in self.columns)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ftui.rundir.images import IMAGE_SUFFIXES
+
 from .data import label_ids, read_labelled
 from .errors import ExportError
 from .gates import Gate
@@ -25,16 +27,11 @@ BATCH_SIZE = 32
 CHECK_BATCH = 3           # the export traces batch 2: the shape check runs a batch it never saw
 PIXEL_ATOL = 1e-5         # numpy vs HF processor, per pixel value (after normalization)
 PROCESSOR_FILE = "preprocessor_config.json"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
 class ImageClassification(ExportTask):
-    name = "image-classification"
-    optimum_task = "image-classification"
-    auto_class = "AutoModelForImageClassification"
     # Exported and validated by tests/test_image.py (resnet) and benchmarks/task_image.py --check-archs.
     model_types = ("resnet", "convnext", "vit", "deit", "mobilenet_v2", "swin")
-    predictor_module = "predictor_image.py"
     support_modules = ("predictor.py",)
 
     def check_checkpoint(self, checkpoint: Path, config: dict) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ftui.rundir.conll import CONLL_SUFFIXES, read_conll
+from ftui.rundir.metrics import entity_scores
 
 from .data import as_export_error, check_file, read_table, read_validation_text, read_word_lists
 from .errors import ExportError
@@ -29,12 +30,7 @@ JSONL_SUFFIXES = (".jsonl", ".json")
 class TokenClassification(TextClassification):
     """Shares the text task's checkpoint check, tokenizer and manifest; words instead of texts."""
 
-    name = "token-classification"
-    optimum_task = "token-classification"
-    auto_class = "AutoModelForTokenClassification"
-    primary_metric = "f1"
     columns = (("acc", "accuracy"), ("ent F1", "f1"))
-    predictor_module = "predictor_ner.py"
     support_modules = ("predictor.py",)
 
     def load_examples(self, path: Path, labels: list[str]) -> Examples:
@@ -146,18 +142,6 @@ def check_word_tokenization(checkpoint: Path, tokenizer, sentences: list[list[st
            or e.word_ids[:sum(e.attention_mask)] != expected.word_ids(i)]
     return {"sentences": len(sentences), "mismatches": len(bad),
             "first_mismatch": " ".join(sentences[bad[0]])[:80] if bad else None}
-
-
-def entity_scores(truth: list[list[str]], pred: list[list[str]]) -> dict:
-    """Entity-level micro precision/recall/F1 (seqeval, conlleval rules) and word accuracy."""
-    from seqeval.metrics import f1_score, precision_score, recall_score
-
-    words = sum(len(t) for t in truth)
-    correct = sum(a == b for t, p in zip(truth, pred) for a, b in zip(t, p))
-    return {"f1": float(f1_score(truth, pred, zero_division=0)),
-            "precision": float(precision_score(truth, pred, zero_division=0)),
-            "recall": float(recall_score(truth, pred, zero_division=0)),
-            "accuracy": correct / words if words else 0.0}
 
 
 NER_USAGE = """## Run it (needs only `pip install onnxruntime tokenizers numpy`)

@@ -26,9 +26,6 @@ BENCHMARK_SEQUENCE = 128
 
 
 class TextClassification(ExportTask):
-    name = "sequence-classification"
-    optimum_task = "text-classification"
-    auto_class = "AutoModelForSequenceClassification"
     model_types = ("bert", "distilbert", "roberta", "xlm-roberta", "deberta-v2", "electra", "mpnet")
 
     def check_checkpoint(self, checkpoint: Path, config: dict) -> None:

@@ -1,28 +1,25 @@
 """What an export does differently per task; the pipeline (pipeline.py) is the same for all.
 
-A checkpoint's config.json names its head (``...ForSequenceClassification``, ``...ForTokenClassification``,
-``...ForImageClassification``); ``task_for`` picks the ExportTask that knows how to load its
-validation data, turn it into model inputs with the bundle's own torch-free preprocessing, compare
-PyTorch with onnxruntime on it, and describe the bundle. No ftui.trainer import here.
+A checkpoint's config.json names its head (``...ForSequenceClassification``, ...); ``task_for`` finds
+its task in the task table (ftui.rundir.tasks) and imports the table's ExportTask class for it: the
+one that knows how to load its validation data, turn it into model inputs with the bundle's own
+torch-free preprocessing, compare PyTorch with onnxruntime on it, and describe the bundle. Each class
+takes its name, head, optimum task, primary metric and predictor from its table entry. No
+ftui.trainer import here.
 """
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ExportError
+from ftui.rundir.tasks import TASKS, Task, resolve, task_of_architecture
 
-# architecture suffix -> (module, class)
-TASKS = {
-    "ForSequenceClassification": ("ftui.export.task_text", "TextClassification"),
-    "ForTokenClassification": ("ftui.export.task_ner", "TokenClassification"),
-    "ForImageClassification": ("ftui.export.task_image", "ImageClassification"),
-}
+from .errors import ExportError
 
 
 @dataclass
@@ -47,16 +44,38 @@ class Split:
 
 
 class ExportTask:
-    """The sequence-agnostic defaults; subclasses fill in the task."""
+    """The sequence-agnostic defaults; subclasses fill in the task (an ftui.rundir.tasks.ExportSide)."""
 
-    name = ""                   # the recipe's task.type
-    optimum_task = ""           # optimum's exporter task
-    auto_class = ""             # transformers AutoModelFor... name
     model_types: tuple[str, ...] = ()
-    primary_metric = "accuracy"  # what the accuracy gate watches (reported as accuracy_drop_pts)
     columns = (("acc", "accuracy"), ("F1", "f1_macro"))  # report table: (header, metric key)
-    predictor_module = "predictor.py"  # the torch-free module copied into the bundle as predict.py
     support_modules: tuple[str, ...] = ()  # other torch-free modules predict.py imports, copied as they are
+
+    @property
+    def spec(self) -> Task:
+        """This class's entry in the task table (the one whose ``exporter`` names it)."""
+        return table_entry(type(self))
+
+    @property
+    def name(self) -> str:  # the recipe's task.type
+        return self.spec.name
+
+    @property
+    def auto_class(self) -> str:  # transformers AutoModelFor... name
+        return self.spec.head
+
+    @property
+    def optimum_task(self) -> str:
+        return self.spec.optimum_task
+
+    @property
+    def primary_metric(self) -> str:
+        """What the accuracy gate watches (reported as accuracy_drop_pts): the task's default metric."""
+        return self.spec.default_metric
+
+    @property
+    def predictor_file(self) -> Path:
+        """The torch-free predictor module copied into the bundle as predict.py."""
+        return Path(importlib.util.find_spec(self.spec.predictor).origin)
 
     def check_checkpoint(self, checkpoint: Path, config: dict) -> None:
         """Refuses a checkpoint this task cannot bundle (missing preprocessing files, ...)."""
@@ -108,17 +127,23 @@ class ExportTask:
         return ""
 
 
+def table_entry(cls: type) -> Task:
+    path = f"{cls.__module__}:{cls.__qualname__}"
+    for task in TASKS.values():
+        if task.exporter == path:
+            return task
+    raise LookupError(f"{path} is no task's exporter in ftui.rundir.tasks.TASKS")
+
+
 def task_for(checkpoint: Path, config: dict) -> ExportTask:
     archs = config.get("architectures") or []
     if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
         raise ExportError(f"{checkpoint}: config.json's architectures must be a list of class names, not {archs!r:.80}")
-    for suffix, (module, cls) in TASKS.items():
-        if any(a.endswith(suffix) for a in archs):
-            task = getattr(importlib.import_module(module), cls)()
-            break
-    else:
+    spec = task_of_architecture(archs)
+    if spec is None:
         raise ExportError(f"{checkpoint}: unsupported task {archs or 'unknown'}: ftui exports "
-                          + ", ".join(f"…{s}" for s in TASKS))
+                          + ", ".join(f"…{t.suffix}" for t in TASKS.values()))
+    task = resolve(spec.exporter)()
     model_type = config.get("model_type", "")
     if model_type not in task.model_types:
         raise ExportError(f"{checkpoint}: unsupported architecture {model_type!r} for {task.name} "

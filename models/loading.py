@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ftui.rundir.tasks import DEFAULT_TASK, TASKS
+
 from .errors import ModelError, first_line
 from .presets import ResolvedModel
 
@@ -26,7 +28,7 @@ def load_config(model: ResolvedModel, trust_remote_code: bool = False):
 
 
 def load_for_classification(model: ResolvedModel, labels: list[str], trust_remote_code: bool = False,
-                            head: str = "AutoModelForSequenceClassification"):
+                            head: str = TASKS[DEFAULT_TASK].head):
     """A model with a classification ``head`` (an AutoModelFor... name: sequence, token or image
     classification) initialised from the pretrained weights.
 

@@ -127,7 +127,8 @@ def test_gate_boundaries():
 
 
 def test_metrics_match_hand_computed_values():
-    from ftui.export.metrics import compare, f1_macro
+    from ftui.export.metrics import compare
+    from ftui.rundir.metrics import f1_macro
 
     truth = np.array([0, 0, 1, 1, 2])
     pred = np.array([0, 1, 1, 1, 0])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ftui.rundir.metrics import classification_scores
+
 from .data import TextDataset
 
 
@@ -35,14 +37,6 @@ class TokenizedDataset:
         return float(np.mean(self.lengths())) if self.input_ids else 0.0
 
 
-def classification_metrics(logits: np.ndarray, labels: np.ndarray, num_labels: int) -> dict:
-    """Accuracy and macro-F1 (each class's F1, averaged; a class never predicted nor present counts 0)."""
-    preds = np.asarray(logits).argmax(-1)
-    labels = np.asarray(labels)
-    f1s = []
-    for c in range(num_labels):
-        tp = int(np.sum((preds == c) & (labels == c)))
-        fp = int(np.sum((preds == c) & (labels != c)))
-        fn = int(np.sum((preds != c) & (labels == c)))
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-    return {"accuracy": float(np.mean(preds == labels)), "f1_macro": float(np.mean(f1s))}
+def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy and macro-F1 of an evaluation's logits (ftui.rundir.metrics: the numbers export reports too)."""
+    return classification_scores(np.asarray(logits).argmax(-1), labels)

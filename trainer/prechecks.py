@@ -3,10 +3,10 @@ processor, and ``data.max_length`` against its position embeddings. Bad ones are
 
 from __future__ import annotations
 
+from ftui.rundir.tasks import TASKS
+
 from .errors import RecipeError
 from .recipe import Recipe
-
-TEXT_TASKS = ("sequence-classification", "token-classification")
 
 
 def check_model_files(recipe: Recipe, model_ref) -> dict | None:
@@ -15,7 +15,8 @@ def check_model_files(recipe: Recipe, model_ref) -> dict | None:
     from ftui.models.checks import check_model_files as check_files
 
     config = check_files(model_ref)
-    if config is not None and recipe.task.type in TEXT_TASKS:
+    task = TASKS.get(recipe.task.type)
+    if config is not None and task is not None and task.inputs == "text":  # tokenized: max_length applies
         check_max_length(config, model_ref.name, recipe.data.max_length)
     return config
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import RecipeError
-from .tasks import DEMO_DATA, TASKS
+from .tasks import DEFAULT_TASK, DEMO_DATA, TASKS
 
 
 @dataclass
@@ -46,7 +46,7 @@ class DataSection:
 
 @dataclass
 class TaskSection:
-    type: str = "sequence-classification"  # | token-classification (NER) | image-classification
+    type: str = DEFAULT_TASK  # a name in the task table (ftui.rundir.tasks.TASKS; `ftui models` lists them)
 
 
 @dataclass

@@ -20,24 +20,17 @@ import time
 import traceback
 
 from ftui.rundir.errors import first_line
+from ftui.rundir.tasks import task_of_architecture
 
 from .hardware import HardwareSampler
 from .rundir import write_pidfile
 
 PROGRESS_EVERY_S = 1.0
 
-# The HF head class names whose task ftui knows (the same names as tasks.py's table).
-TASK_OF_HEAD = {
-    "ForSequenceClassification": "sequence-classification",
-    "ForTokenClassification": "token-classification",
-    "ForImageClassification": "image-classification",
-}
-
-
 def infer_task(model) -> str:
-    """The ftui task a model's head class implies, or "" when it is none of them."""
-    name = type(model).__name__
-    return next((task for suffix, task in TASK_OF_HEAD.items() if name.endswith(suffix)), "")
+    """The ftui task a model's head class implies (the task table's suffixes), or "" when it is none of them."""
+    task = task_of_architecture([type(model).__name__])
+    return task.name if task else ""
 
 
 def config_labels(config) -> list[str]:

@@ -18,11 +18,10 @@ import struct
 from pathlib import Path
 
 from ftui.models.errors import first_line
+from ftui.rundir.tasks import DEFAULT_TASK, TASKS
 
 from .errors import CheckpointError, RecipeError
 
-# ftui task -> peft task type; peft then also trains and saves the classification head.
-PEFT_TASK_TYPES = {"sequence-classification": "SEQ_CLS", "token-classification": "TOKEN_CLS"}
 # Attention projections to adapt when peft knows no defaults for the model type (BERT-likes, ViT,
 # DistilBERT, T5-likes, LLaMA-likes): the first pair the model has wins.
 FALLBACK_TARGETS = (("query", "value"), ("q_proj", "v_proj"), ("q_lin", "v_lin"), ("q", "v"))
@@ -31,7 +30,7 @@ ADAPTER_FILE = "adapter_model.safetensors"
 ADAPTER_FILES = (ADAPTER_FILE, "adapter_config.json", "README.md")
 
 
-def apply_strategy(model, train, task: str = "sequence-classification"):
+def apply_strategy(model, train, task: str = DEFAULT_TASK):
     """Returns the model to train under ``train.strategy`` (the same object, or a wrapped one)."""
     if train.strategy == "frozen":
         for param in model.base_model.parameters():
@@ -55,11 +54,17 @@ def wrap_lora(model, train, task: str):
         targets = default_targets(model)
     config = peft.LoraConfig(r=train.lora_r, lora_alpha=train.lora_alpha, lora_dropout=train.lora_dropout,
                              target_modules=targets, modules_to_save=head_modules(model) or None,
-                             task_type=PEFT_TASK_TYPES.get(task))
+                             task_type=peft_task_type(task))
     try:
         return peft.get_peft_model(model, config)
     except ValueError as e:  # e.g. a target that is a LayerNorm: peft adapts Linear/Conv/Embedding only
         raise RecipeError(f"train.lora_targets = {','.join(targets)!r}: {first_line(e)}") from None
+
+
+def peft_task_type(task: str) -> str | None:
+    """The task table's peft task type (SEQ_CLS, TOKEN_CLS, ...); with one, peft also trains and saves the head."""
+    spec = TASKS.get(task)
+    return spec.peft_type if spec else None
 
 
 def parse_targets(text: str) -> list[str]:

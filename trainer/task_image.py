@@ -10,14 +10,9 @@ import json
 import shutil
 
 from .errors import RecipeError
-from .image_data import load_image_data
 
 # Models whose position embeddings fix the input side: data.image_size must equal config.image_size.
 FIXED_SIZE_MODELS = ("vit", "deit", "beit", "dinov2")
-
-
-def load_data(section, seed: int):
-    return load_image_data(section, seed)
 
 
 def write_validation(data, run) -> None:
@@ -55,22 +50,21 @@ def build(model_ref, recipe, data):
 
     from .features import classification_metrics
     from .image_features import Augment, ImageClassificationDataset, collate
-    from .tasks import TaskParts
+    from .tasks import TASKS, TaskParts
 
     d = recipe.data
     processor = load_image_processor(model_ref, recipe.model.trust_remote_code, d.image_size)
     model = load_for_classification(model_ref, data.label_names, recipe.model.trust_remote_code,
-                                    head="AutoModelForImageClassification")
+                                    head=TASKS[recipe.task.type].head)
     side = output_size(processor)
     _check_size(model.config, side, d.image_size)
     augment = Augment(flip=d.augment_flip) if d.augment else None
-    num_labels = len(data.label_names)
     return TaskParts(
         model=model,
         train_set=ImageClassificationDataset(data.train, processor, data.label_names, augment),
         val_set=ImageClassificationDataset(data.validation, processor, data.label_names),
         collator=collate, processing_class=processor,
-        compute_metrics=lambda p: classification_metrics(p.predictions, p.label_ids, num_labels),
+        compute_metrics=lambda p: classification_metrics(p.predictions, p.label_ids),
         tokens_per_sample=None, group_by_length=False,
         info={"image_size": f"{side[0]}x{side[1]}", "image_processor": type(processor).__name__,
               "augment": ("crop+flip" if d.augment_flip else "crop") if d.augment else "off"},

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ftui.rundir.metrics import entity_scores
+
 from .features import TokenizedDataset
-from .ner_data import load_ner_data, write_tagged_jsonl
+from .ner_data import write_tagged_jsonl
 
 IGNORE = -100  # the label id the loss and the metrics skip
-
-
-def load_data(section, seed: int):
-    return load_ner_data(section, seed)
 
 
 def write_validation(data, run) -> None:
@@ -34,11 +32,11 @@ def build(model_ref, recipe, data):
 
     from ftui.models.loading import load_for_classification
 
-    from .tasks import TaskParts
+    from .tasks import TASKS, TaskParts
 
     trust = recipe.model.trust_remote_code
     tokenizer = word_tokenizer(model_ref, trust)
-    model = load_for_classification(model_ref, data.label_names, trust, head="AutoModelForTokenClassification")
+    model = load_for_classification(model_ref, data.label_names, trust, head=TASKS[recipe.task.type].head)
     train_set = TaggedTokenDataset(data.train, tokenizer, data.label_names, recipe.data.max_length)
     val_set = TaggedTokenDataset(data.validation, tokenizer, data.label_names, recipe.data.max_length)
     names = list(data.label_names)
@@ -110,14 +108,3 @@ def ner_metrics(logits, label_ids, label_names: list[str]) -> dict:
         truth.append([label_names[i] for i in l_row[keep]])
         pred.append([label_names[i] for i in p_row[keep]])
     return entity_scores(truth, pred)
-
-
-def entity_scores(truth: list[list[str]], pred: list[list[str]]) -> dict:
-    from seqeval.metrics import f1_score, precision_score, recall_score
-
-    words = sum(len(t) for t in truth)
-    correct = sum(a == b for t, p in zip(truth, pred) for a, b in zip(t, p))
-    return {"f1": float(f1_score(truth, pred, zero_division=0)),
-            "precision": float(precision_score(truth, pred, zero_division=0)),
-            "recall": float(recall_score(truth, pred, zero_division=0)),
-            "accuracy": correct / words if words else 0.0}

