@@ -37,3 +37,15 @@ def check_model_loads(recipe: Recipe, model_ref) -> None:
 
     load_config(model_ref, recipe.model.trust_remote_code)
     task_module(recipe.task.type).check_model(model_ref, recipe)
+
+
+def check_training_setup(recipe: Recipe) -> None:
+    """The trackers train.report_to names are installed; a non-empty [training_args] is built into
+    the run's TrainingArguments once (imports transformers), so its errors come before the run dir."""
+    from .trackers import check_installed
+
+    check_installed(recipe.train.report_to)
+    if recipe.training_args:
+        from .hf_args import check_training_args
+
+        check_training_args(recipe)
