@@ -7,6 +7,7 @@ import argparse
 import json
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import events_of, ftui
 from ftui.trainer.errors import RecipeError
@@ -145,3 +146,53 @@ def test_ftui_init_writes_report_to_and_the_training_args_section(tmp_path):
     text = path.read_text()
     assert 'report_to = "none"' in text and "[training_args]" in text and "# optim = " in text
     assert from_dict(tomllib.loads(text)) == Recipe()
+
+
+def test_tracker_files_default_into_the_run_but_the_users_choice_stands(tmp_path, monkeypatch):
+    import os
+
+    from ftui.trainer.trackers import set_env_defaults
+
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    set_env_defaults(tmp_path, "wandb,mlflow")
+    assert os.environ["WANDB_DIR"] == str(tmp_path)
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://mlflow.example:5000"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    set_env_defaults(tmp_path, "tensorboard")
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # only for the trackers the run reports to
+    set_env_defaults(tmp_path, "mlflow")
+    assert os.environ["MLFLOW_TRACKING_URI"] == (tmp_path / "mlruns").as_uri()
+
+
+def test_an_unreadable_accelerate_config_is_one_line(tmp_path, monkeypatch):
+    from ftui.rundir.errors import FtuiError
+    from ftui.trainer.distributed import launch_from_args
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    write_accelerate_config(tmp_path, "num_processes: [2\n")
+    with pytest.raises(FtuiError, match="default_config.yaml: not valid YAML or JSON") as caught:
+        launch_from_args(flags())
+    assert "\n" not in str(caught.value) and caught.value.exit_code == 2
+
+
+plain = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                     max_leaves=5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(key=st.text(max_size=12) | st.sampled_from(["optim", "seed", "adam_beta1", "a.b"]), value=plain)
+def test_training_args_take_any_toml_value_or_say_why_in_one_line(key, value):
+    """A [training_args] entry loads and saves as itself, or is a one-line RecipeError; never a crash."""
+    import tomllib
+
+    from ftui.trainer.recipe import from_dict, to_toml
+
+    try:
+        recipe = load_recipe(None, {f"training_args.{key}": value})
+    except RecipeError as e:
+        assert str(e) and "\n" not in str(e)
+        return
+    assert recipe.training_args == {key: value}
+    assert from_dict(tomllib.loads(to_toml(recipe))) == recipe

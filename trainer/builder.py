@@ -18,7 +18,7 @@ from .ftui_trainer import FtuiTrainer
 from .hf_args import check_names_and_types
 from .strategies import apply_strategy
 from .tasks import task_module
-from .trackers import parse_report_to, set_env_defaults
+from .trackers import check_installed, parse_report_to, set_env_defaults
 
 
 def pick_precision(requested: str) -> str:
@@ -73,6 +73,7 @@ def build_trainer(run, recipe, model_ref, data, events):
 
 def training_arguments(run, recipe, precision: str, group_by_length: bool | None = None) -> TrainingArguments:
     check_names_and_types(recipe.training_args)  # again: a resumed run's recipe.toml may have been edited
+    check_installed(recipe.train.report_to)  # and the machine it resumes on may lack a tracker
     return TrainingArguments(**training_kwargs(run.path, recipe, precision, group_by_length))
 
 
