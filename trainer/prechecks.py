@@ -1,5 +1,6 @@
 """The model, checked before a run directory exists: its files, its config, its tokenizer or image
-processor, and ``data.max_length`` against its position embeddings. Bad ones are one-line errors."""
+processor, and ``data.max_length`` against its position embeddings; then the trainer's settings
+(trackers, [training_args]). Bad ones are one-line errors."""
 
 from __future__ import annotations
 
