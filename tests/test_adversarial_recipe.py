@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import ftui
 from image_fixtures import image_folder, tiny_resnet, train_cli  # noqa: F401
 from ftui.trainer.errors import RecipeError
-from ftui.trainer.recipe import Recipe, from_dict, load_recipe, parse_override, set_value, to_toml
+from ftui.trainer.recipe import TYPED_SECTIONS, Recipe, from_dict, load_recipe, parse_override, set_value, to_toml
 from dataclasses import fields
 
 
@@ -182,7 +182,7 @@ def test_image_model_without_an_image_processor(tmp_path, tiny_resnet):
 
 # --- hypothesis: the recipe loader and overrides, fed anything -----------------------------------
 
-KEYS = [(s.name, f.name) for s in fields(Recipe) for f in fields(type(getattr(Recipe(), s.name)))]
+KEYS = [(s, f.name) for s in TYPED_SECTIONS for f in fields(type(getattr(Recipe(), s)))]
 SECTIONS = [s.name for s in fields(Recipe)]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -196,7 +196,7 @@ TYPED = {"float": st.floats() | st.sampled_from([math.inf, -math.inf, math.nan, 
          | st.integers(min_value=-2**70, max_value=2**70) | st.integers(min_value=10**308, max_value=10**310),
          "int": st.integers() | st.integers(min_value=-2**40, max_value=2**40) | st.integers(min_value=2**31),
          "str": st.text(max_size=12), "bool": st.booleans()}
-FIELD_TYPES = {(s.name, f.name): f.type for s in fields(Recipe) for f in fields(type(getattr(Recipe(), s.name)))}
+FIELD_TYPES = {(s, f.name): f.type for s in TYPED_SECTIONS for f in fields(type(getattr(Recipe(), s)))}
 
 
 @st.composite

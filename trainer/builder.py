@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from transformers import TrainingArguments
@@ -10,20 +11,27 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ftui.models.loading import count_parameters
 
+from .accelerate_config import accelerate_precision
 from .callback import FtuiCallback
 from .distributed import world_size
 from .ftui_trainer import FtuiTrainer
+from .hf_args import check_names_and_types
 from .strategies import apply_strategy
 from .tasks import task_module
+from .trackers import check_installed, parse_report_to, set_env_defaults
 
 
 def pick_precision(requested: str) -> str:
-    """auto: bf16 where the GPU supports it, else fp16 on GPU; fp32 on CPU."""
+    """auto on GPU: `accelerate config`'s mixed_precision if it set one, else bf16 where the GPU
+    supports it, else fp16; fp32 on CPU."""
     if requested != "auto":
         return requested
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
+    if not torch.cuda.is_available():
+        return "fp32"
+    configured = accelerate_precision()
+    if configured == "bf16" and not torch.cuda.is_bf16_supported():
+        configured = None  # accelerate would fail on this GPU: ftui's own choice instead
+    return configured or ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
 
 
 def build_trainer(run, recipe, model_ref, data, events):
@@ -34,6 +42,7 @@ def build_trainer(run, recipe, model_ref, data, events):
     parts = task_module(recipe.task.type).build(model_ref, recipe, data)
     model = apply_strategy(parts.model, t, recipe.task.type)
     precision = pick_precision(t.precision)
+    set_env_defaults(run.path, t.report_to)
     args = training_arguments(run, recipe, precision, group_by_length=t.group_by_length and parts.group_by_length)
     callback = FtuiCallback(run.path, events=events, metric=recipe.early_stopping.metric,
                             patience=recipe.early_stopping.patience, min_delta=recipe.early_stopping.min_delta,
@@ -63,14 +72,23 @@ def build_trainer(run, recipe, model_ref, data, events):
 
 
 def training_arguments(run, recipe, precision: str, group_by_length: bool | None = None) -> TrainingArguments:
+    check_names_and_types(recipe.training_args)  # again: a resumed run's recipe.toml may have been edited
+    check_installed(recipe.train.report_to)  # and the machine it resumes on may lack a tracker
+    return TrainingArguments(**training_kwargs(run.path, recipe, precision, group_by_length))
+
+
+def training_kwargs(run_path, recipe, precision: str, group_by_length: bool | None = None) -> dict:
+    """ftui's TrainingArguments for a run in ``run_path``, then the recipe's [training_args]."""
     t, c = recipe.train, recipe.checkpoint
     eval_kwargs = {"eval_strategy": "steps", "eval_steps": t.eval_every} if t.eval_every else {"eval_strategy": "epoch"}
     if c.every:
         save_kwargs = {"save_strategy": "steps", "save_steps": c.every}
     else:
         save_kwargs = {"save_strategy": eval_kwargs["eval_strategy"], "save_steps": t.eval_every or 500}
-    return TrainingArguments(
-        output_dir=str(run.checkpoints),
+    report_to = parse_report_to(t.report_to)
+    ftui_args = dict(
+        output_dir=str(Path(run_path) / "checkpoints"), logging_dir=str(Path(run_path) / "logs"),
+        run_name=recipe.run.name or None, report_to=report_to or "none",
         num_train_epochs=t.epochs, max_steps=t.max_steps,
         learning_rate=t.lr, per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.eval_batch_size, gradient_accumulation_steps=t.grad_accum,
@@ -78,13 +96,14 @@ def training_arguments(run, recipe, precision: str, group_by_length: bool | None
         max_grad_norm=t.max_grad_norm, bf16=precision == "bf16", fp16=precision == "fp16",
         group_by_length=t.group_by_length if group_by_length is None else group_by_length, logging_strategy="steps", logging_steps=t.logging_steps,
         logging_first_step=True, logging_nan_inf_filter=False,  # ftui shows NaN, never hides it
-        seed=recipe.run.seed, data_seed=recipe.run.seed, report_to="none", disable_tqdm=True,
+        seed=recipe.run.seed, data_seed=recipe.run.seed, disable_tqdm=True,
         save_only_model=False, save_safetensors=True, dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
         # Several CPU processes (torchrun without GPUs): accelerate's MULTI_CPU mode, gloo backend.
         use_cpu=world_size() > 1 and not torch.cuda.is_available(), ddp_find_unused_parameters=False,
         **eval_kwargs, **save_kwargs,
     )
+    return {**ftui_args, **recipe.training_args}
 
 
 def _total_steps(trainer, train_rows: int, t) -> int:

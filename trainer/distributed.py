@@ -105,7 +105,13 @@ def wait_for_run_dir(run_path: Path, timeout: float = 600.0) -> None:
 
 
 def launch_from_args(args) -> Launch:
-    """The `ftui train` flags --nproc, --nnodes, --node-rank, --master-addr, --master-port."""
-    launch = Launch(args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port)
+    """The `ftui train` flags --nproc, --nnodes, --node-rank, --master-addr, --master-port; a flag
+    not given takes `accelerate config`'s value (accelerate_config.py), then Launch's default."""
+    from .accelerate_config import launch_defaults
+
+    flags = {"nproc": args.nproc, "nnodes": args.nnodes, "node_rank": args.node_rank,
+             "master_addr": args.master_addr, "master_port": args.master_port}
+    given = {k: v for k, v in flags.items() if v is not None}
+    launch = Launch(**{**launch_defaults(), **given})
     launch.check()
     return launch

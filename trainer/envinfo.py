@@ -26,8 +26,13 @@ def _git_commit() -> str | None:
         return None
 
 
-def collect_env(seed: int, argv: list[str] | None = None) -> dict:
+def collect_env(seed: int, argv: list[str] | None = None, training_args=None) -> dict:
+    """Versions, host and hardware; with ``training_args``, the run's TrainingArguments values that
+    differ from HF's defaults, and the `accelerate config` file the launch read, if any."""
     import torch
+
+    from .accelerate_config import config_path
+    from .hf_args import non_default_values
 
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     return {
@@ -45,4 +50,6 @@ def collect_env(seed: int, argv: list[str] | None = None) -> dict:
         "versions": {p: _version(p) for p in (
             "ftui", "torch", "transformers", "accelerate", "tokenizers", "safetensors", "numpy",
             "onnx", "onnxruntime", "optimum-onnx", "textual")},
+        "accelerate_config": str(config_path()) if config_path().is_file() else None,
+        "training_args": non_default_values(training_args) if training_args is not None else None,
     }

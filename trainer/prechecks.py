@@ -1,5 +1,6 @@
 """The model, checked before a run directory exists: its files, its config, its tokenizer or image
-processor, and ``data.max_length`` against its position embeddings. Bad ones are one-line errors."""
+processor, and ``data.max_length`` against its position embeddings; then the trainer's settings
+(trackers, [training_args]). Bad ones are one-line errors."""
 
 from __future__ import annotations
 
@@ -38,3 +39,15 @@ def check_model_loads(recipe: Recipe, model_ref) -> None:
 
     load_config(model_ref, recipe.model.trust_remote_code)
     task_module(recipe.task.type).check_model(model_ref, recipe)
+
+
+def check_training_setup(recipe: Recipe) -> None:
+    """The trackers train.report_to names are installed; a non-empty [training_args] is built into
+    the run's TrainingArguments once (imports transformers), so its errors come before the run dir."""
+    from .trackers import check_installed
+
+    check_installed(recipe.train.report_to)
+    if recipe.training_args:
+        from .hf_args import check_training_args
+
+        check_training_args(recipe)

@@ -2,6 +2,8 @@
 
 Sections and keys are the dataclasses below; ``ftui init`` writes them as a commented template.
 Unknown keys, wrong types and bad values are one-line ``RecipeError``s. No torch here.
+``[training_args]`` is the one free-form section: TrainingArguments fields ftui does not set
+itself, checked against transformers in ``trainer/hf_args.py`` before a run directory exists.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import RecipeError
+from .hf_args import check_not_owned
 from .tasks import DEFAULT_TASK, DEMO_DATA, TASKS
+from .trackers import parse_report_to
 
 
 @dataclass
@@ -72,6 +76,7 @@ class TrainSection:
     logging_steps: int = 10
     eval_every: int = 0              # steps between evaluations; 0 = once an epoch
     threads: int = 0                 # CPU threads for torch; 0 = torch's default
+    report_to: str = "none"          # trackers, comma-separated: tensorboard, wandb, mlflow, ... | all | none
 
 
 @dataclass
@@ -103,6 +108,7 @@ class Recipe:
     early_stopping: EarlyStoppingSection = field(default_factory=EarlyStoppingSection)
     checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
     run: RunSection = field(default_factory=RunSection)
+    training_args: dict = field(default_factory=dict)  # free-form: {TrainingArguments field: value}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -134,6 +140,8 @@ RANGES = {
     ("data", "image_size"): (lambda v: v <= 8192, "at most 8192 pixels"),
 }
 INT_MAX = 2**31 - 1  # counts and sizes reach torch and numpy as C ints: more than this is a typo
+FREE_SECTIONS = ("training_args",)  # tables of any keys; every other section is a dataclass
+TYPED_SECTIONS = tuple(f.name for f in fields(Recipe) if f.name not in FREE_SECTIONS)
 
 
 def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -> Recipe:
@@ -189,12 +197,47 @@ def from_dict(raw: dict, source: str = "recipe") -> Recipe:
     return recipe
 
 
+def _set_free(table: dict, dotted: str, value, source: str) -> None:
+    """A key of a free-form section: an identifier, with a TOML value (checked in depth later)."""
+    key = dotted.partition(".")[2]
+    if not key.isidentifier():
+        raise RecipeError(f"{source}: {_short(dotted)} is not a setting name (letters, digits and _)")
+    table[key] = _plain_value(value, dotted, source)
+
+
+def _plain_value(value, dotted: str, source: str, depth: int = 0):
+    """A value TOML can save and read back as itself: a finite number, text, a list or a table."""
+    if depth > 4:
+        raise RecipeError(f"{source}: {dotted} is nested too deeply")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) >= 2**63:
+            raise RecipeError(f"{source}: {dotted} = {_short(value)} is too large")
+        return value
+    if isinstance(value, float):
+        return _finite(value, dotted, source)
+    if isinstance(value, str):
+        _check_text(value, dotted, source)
+        return value
+    if isinstance(value, list):
+        return [_plain_value(v, dotted, source, depth + 1) for v in value]
+    if isinstance(value, dict):
+        for k in value:
+            _check_text(k, f"{dotted} key", source)
+        return {k: _plain_value(v, f"{dotted}.{k}", source, depth + 1) for k, v in value.items()}
+    raise RecipeError(f"{source}: {dotted} must be a number, true/false, a string, a list or a table, "
+                      f"got {_short(value)}")
+
+
 def set_value(recipe: Recipe, dotted: str, value, source: str = "override") -> None:
     """Sets ``section.key``, converting and type-checking ``value`` against the field's type."""
     section_name, _, key = dotted.partition(".")
     section = getattr(recipe, section_name, None) if section_name in {f.name for f in fields(Recipe)} else None
     if section is None or not key:
         raise RecipeError(f"{source}: unknown recipe key {dotted!r} (use section.key, e.g. train.lr)")
+    if section_name in FREE_SECTIONS:
+        return _set_free(section, dotted, value, source)
     types = {f.name: f.type for f in fields(section)}
     if key not in types:
         raise RecipeError(f"{source}: unknown key {key!r} in [{section_name}] (known: {', '.join(types)})")
@@ -257,6 +300,8 @@ def validate(recipe: Recipe) -> None:
             raise RecipeError(f"{section}.{key} = {_short(value)} is not one of: {', '.join(allowed)}")
     _check_numbers(recipe)
     _check_names(recipe)
+    parse_report_to(recipe.train.report_to)
+    check_not_owned(recipe.training_args)
     metrics = TASKS[recipe.task.type].metrics
     if recipe.early_stopping.metric not in metrics:
         raise RecipeError(f"early_stopping.metric = {recipe.early_stopping.metric!r} is not one of: "
@@ -273,13 +318,13 @@ def validate(recipe: Recipe) -> None:
 
 def _check_numbers(recipe: Recipe) -> None:
     """Signs, ranges and magnitudes; values set after loading (``--name``) are checked again too."""
-    for section in fields(Recipe):
-        values = getattr(recipe, section.name)
+    for section in TYPED_SECTIONS:
+        values = getattr(recipe, section)
         for f in fields(values):
-            value, dotted = getattr(values, f.name), f"{section.name}.{f.name}"
+            value, dotted = getattr(values, f.name), f"{section}.{f.name}"
             if f.type == "float":
                 _finite(value, dotted, "recipe")
-            if f.type == "int" and (section.name, f.name) != ("run", "seed") and value > INT_MAX:
+            if f.type == "int" and (section, f.name) != ("run", "seed") and value > INT_MAX:
                 raise RecipeError(f"{dotted} = {value} is too large (at most {INT_MAX})")
     for section, key in POSITIVE:
         if not getattr(getattr(recipe, section), key) > 0:
@@ -306,11 +351,11 @@ def _is_text_encoding(name: str) -> bool:
 
 def _check_names(recipe: Recipe) -> None:
     """Strings that must name something: a text encoding, a run folder."""
-    for section in fields(Recipe):
-        values = getattr(recipe, section.name)
+    for section in TYPED_SECTIONS:
+        values = getattr(recipe, section)
         for f in fields(values):
             if f.type == "str":
-                _check_text(getattr(values, f.name), f"{section.name}.{f.name}", "recipe")
+                _check_text(getattr(values, f.name), f"{section}.{f.name}", "recipe")
     encoding = recipe.data.encoding
     if not _is_text_encoding(encoding):
         raise RecipeError(f"data.encoding = {_short(encoding)} is not a text encoding Python knows "
@@ -348,16 +393,26 @@ def template() -> str:
     import tomli_w
 
     lines = ["# ftui recipe: `ftui train recipe.toml`. Every key is optional; these are the defaults.", ""]
-    for section in fields(Recipe):
-        cls = type(getattr(Recipe(), section.name))
+    for section in TYPED_SECTIONS:
+        cls = type(getattr(Recipe(), section))
         comments = _field_comments(inspect.getsource(cls))
-        lines.append(f"[{section.name}]")
+        lines.append(f"[{section}]")
         for f in fields(cls):
             value = tomli_w.dumps({f.name: getattr(cls(), f.name)}).strip()
             comment = comments.get(f.name)
             lines.append(f"{value:<34} # {comment}" if comment else value)
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + TRAINING_ARGS_TEMPLATE)
+
+
+TRAINING_ARGS_TEMPLATE = [
+    "[training_args]                    # any other transformers TrainingArguments field, passed through; e.g.",
+    "# dataloader_num_workers = 2",
+    "# optim = \"adafactor\"",
+    "# gradient_checkpointing = true",
+    "# torch_compile = true",
+    "",
+]
 
 
 def _field_comments(source: str) -> dict[str, str]:

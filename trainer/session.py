@@ -37,7 +37,7 @@ def prepare_run(recipe: Recipe) -> RunDir:
     Bad input fails here, before a run dir exists."""
     from ftui.models.presets import resolve_model
 
-    from .prechecks import check_model_files, check_model_loads
+    from .prechecks import check_model_files, check_model_loads, check_training_setup
     from .strategies import check_strategy
 
     validate(recipe)  # again: --name and --runs-dir are set after the recipe loads
@@ -47,6 +47,7 @@ def prepare_run(recipe: Recipe) -> RunDir:
     load_task_data(recipe.data, recipe.run.seed, recipe.task.type)
     if on_disk:  # after the data: a data error need not wait for transformers to import
         check_model_loads(recipe, model_ref)
+    check_training_setup(recipe)
     name = recipe.run.name or default_run_name(recipe)
     recipe.run.name = name
     _absolute_paths(recipe, model_ref)
@@ -110,7 +111,7 @@ def _train(run: RunDir, recipe: Recipe, events: EventLog, resume: bool, argv) ->
 
     trainer, callback, info = build_trainer(run, recipe, model_ref, data, events)
     if global_rank() == 0 and (not resume or not run.env.exists()):
-        write_atomic(run.env, json.dumps(collect_env(recipe.run.seed, argv), indent=2))
+        write_atomic(run.env, json.dumps(collect_env(recipe.run.seed, argv, trainer.args), indent=2))
     if global_rank() == 0 and not run.validation_data.exists():
         task_module(recipe.task.type).write_validation(data, run)
     if data.dropped_rows:

@@ -160,12 +160,16 @@ def _add_train(sub) -> None:
     o.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="any recipe value, e.g. --set train.warmup_ratio=0.1 (repeatable)")
     g = p.add_argument_group("several processes (torchrun, DDP)")
-    g.add_argument("--nproc", type=COUNT, default=1, help="processes on this node (one per GPU)")
-    g.add_argument("--nnodes", type=COUNT, default=1, help="nodes in the job")
-    g.add_argument("--node-rank", type=number(int, 0), default=0, help="this node's rank (node 0 prepares the run)")
-    g.add_argument("--master-addr", default="127.0.0.1", help="node 0's address (multi-node)")
-    g.add_argument("--master-port", type=number(int, 1, 65535), default=29500,
-                   help="node 0's rendezvous port (multi-node)")
+    g.add_argument("--nproc", type=COUNT, help="processes on this node, one per GPU (default: 1, or accelerate "
+                   "config's num_processes)")
+    g.add_argument("--nnodes", type=COUNT, help="nodes in the job (default: 1, or accelerate config's num_machines)")
+    g.add_argument("--node-rank", type=number(int, 0), help="this node's rank; node 0 prepares the run "
+                   "(default: 0, or accelerate config's machine_rank)")
+    g.add_argument("--master-addr", help="node 0's address, multi-node (default: 127.0.0.1, or accelerate "
+                   "config's main_process_ip)")
+    g.add_argument("--master-port", type=number(int, 1, 65535),
+                   help="node 0's rendezvous port, multi-node (default: 29500, or accelerate config's "
+                        "main_process_port)")
 
 
 def _add_export(sub) -> None:
