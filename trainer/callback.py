@@ -21,8 +21,9 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from ftui.rundir.events import EventLog
+
 from .commanding import CommandReader, apply_lr_factor
-from .events import EventLog
 from .distributed import global_rank
 from .rundir import RunDir, folder_size, list_checkpoints, write_atomic, write_pidfile
 from .script_run import ScriptRun

@@ -80,7 +80,8 @@ def supervise(run_path: Path, resume: bool, launch: Launch) -> int:
 
 
 def record_failure_if_silent(run_path: Path, code: int) -> None:
-    from .events import FINAL_STATUSES, EventLog, read_events
+    from ftui.rundir.events import EventLog, read_events
+    from ftui.rundir.events_schema import FINAL_STATUSES
 
     events = read_events(Path(run_path) / "events.jsonl")
     statuses = [e for e in events if e.get("type") == "status"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .events import EventTail
+from ftui.rundir.events import EventTail
+
 from .rundir import RunDir
 from .runstate import RunState
 

@@ -13,9 +13,10 @@ import time
 import traceback
 from pathlib import Path
 
+from ftui.rundir.events import EventLog, NullEventLog
+
 from .errors import FtuiError, RunDirError, TrainingFailed
 from .distributed import global_rank, world_size
-from .events import EventLog, NullEventLog
 from .recipe import Recipe, load_recipe, to_toml, validate
 from .rundir import (RunDir, create_run, folder_size, list_checkpoints, open_run, write_atomic,
                      write_pidfile)

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from ftui.trainer.events import write_command
+from ftui.rundir.events import write_command
 from ftui.trainer.runstate import RunState
 
 from . import fmt

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ftui.trainer.events import EventTail
+from ftui.rundir.events import EventTail
 from ftui.trainer.rundir import RunDir, is_run_dir
 from ftui.trainer.runstate import RunState
 

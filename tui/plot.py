@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftui.rundir.errors import FtuiError
-from ftui.trainer.events import EventTail
+from ftui.rundir.events import EventTail
 from ftui.trainer.rundir import open_run
 from ftui.trainer.runstate import RunState
 
