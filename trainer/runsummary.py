@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ftui.rundir.events import EventTail
+from ftui.rundir.runstate import RunState
 
 from .rundir import RunDir
-from .runstate import RunState
 
 
 def summarize(run: RunDir) -> dict:

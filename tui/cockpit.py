@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from ftui.rundir.events import write_command
-from ftui.trainer.runstate import RunState
+from ftui.rundir.runstate import RunState
 
 from . import fmt
 from .checkpoints_pane import CheckpointsPane

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ftui.rundir.events import EventTail
-from ftui.rundir.events_schema import FINAL_STATUSES, Event, Invalid, check_event
+from .events import EventTail
+from .events_schema import FINAL_STATUSES, Event, Invalid, check_event
 
 
 @dataclass
