@@ -17,8 +17,8 @@ from tui_pilot import open_cockpit, screen_text, wait_for, widget_text
 from conftest import ftui
 from ftui.rundir.events import EventLog, EventTail, read_events
 from ftui.rundir.events_schema import EVENT_TYPES, SCHEMA, Event, Invalid, jsonable, parse_event
+from ftui.rundir.layout import RunDir
 from ftui.rundir.runstate import RunState, fold
-from ftui.trainer.rundir import RunDir
 from ftui.trainer.runsummary import summarize
 
 # The examples: each a well-formed JSON object a reader must skip, not crash on.

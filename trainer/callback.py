@@ -22,10 +22,10 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from ftui.rundir.events import EventLog
+from ftui.rundir.layout import RunDir, folder_size, list_checkpoints, write_atomic, write_pidfile
 
 from .commanding import CommandReader, apply_lr_factor
 from .distributed import global_rank
-from .rundir import RunDir, folder_size, list_checkpoints, write_atomic, write_pidfile
 from .script_run import ScriptRun
 from .stepsync import Decision, StepSync
 

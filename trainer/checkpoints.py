@@ -15,8 +15,9 @@ import struct
 import zipfile
 from pathlib import Path
 
+from ftui.rundir.layout import RunDir, list_checkpoints
+
 from .errors import CheckpointError
-from .rundir import RunDir, list_checkpoints
 
 ADAPTER_DIR = "adapter"  # strategies.ADAPTER_DIR; not imported, since strategies loads torch
 CHECKPOINT_STATE = "ftui_state.json"  # callback.CHECKPOINT_STATE (callback.py loads transformers)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from ftui.rundir.events import EventTail
+from ftui.rundir.layout import RunDir
 from ftui.rundir.runstate import RunState
-
-from .rundir import RunDir
 
 
 def summarize(run: RunDir) -> dict:

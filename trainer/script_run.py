@@ -20,9 +20,9 @@ import time
 import traceback
 
 from ftui.rundir.errors import first_line
+from ftui.rundir.layout import write_pidfile
 
 from .hardware import HardwareSampler
-from .rundir import write_pidfile
 
 PROGRESS_EVERY_S = 1.0
 

@@ -116,7 +116,7 @@ def _cockpit(run_path: Path, started_here: bool) -> int:
 
 
 def watch(args) -> int:
-    from ftui.trainer.rundir import open_run
+    from ftui.rundir.layout import open_run
 
     if args.run:
         run = open_run(args.run)
@@ -136,7 +136,7 @@ def home(args) -> int:
 
 def list_runs(runs_dir: Path) -> list:
     """Run dirs under ``runs_dir``, newest first."""
-    from ftui.trainer.rundir import RunDir, is_run_dir
+    from ftui.rundir.layout import RunDir, is_run_dir
 
     if not runs_dir.is_dir():
         return []

@@ -25,8 +25,8 @@ from textual.containers import Horizontal, ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Checkbox, Footer, ProgressBar, Static
 
+from ftui.rundir.layout import RunDir
 from ftui.rundir.runstate import RunState
-from ftui.trainer.rundir import RunDir
 
 from . import fmt
 from .messages import ExportFailed, ExportFinished, ExportProgress

@@ -14,8 +14,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from ftui.rundir.events import EventTail
+from ftui.rundir.layout import RunDir, is_run_dir
 from ftui.rundir.runstate import RunState
-from ftui.trainer.rundir import RunDir, is_run_dir
 
 from . import fmt
 from .messages import OpenRun

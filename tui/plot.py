@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ftui.rundir.errors import FtuiError
 from ftui.rundir.events import EventTail
+from ftui.rundir.layout import open_run
 from ftui.rundir.runstate import RunState
-from ftui.trainer.rundir import open_run
 
 FORMATS = (".png", ".svg")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ftui.rundir.events import EventTail
 from ftui.rundir.events_schema import FINAL_STATUSES, SCHEMA_VERSION, check_event, parse_command
-from ftui.trainer.rundir import RunDir
+from ftui.rundir.layout import RunDir
 
 from .messages import RunRead, TrainerHealth
 

@@ -10,9 +10,9 @@
       data/validation.jsonl  the exact validation split ({"text", "label"} a line)
       checkpoints/checkpoint-<step>/   HF-format checkpoints (safetensors)
       checkpoints/best.json            {"checkpoint": "checkpoint-<step>", "metric", "value", "step"}
-      export/              what `ftui export` writes (export/ reads this layout itself)
+      export/              what `ftui export` writes
 
-No torch here: `ftui runs`, the TUI and export read run directories through this module.
+Standard library only: the trainer, `ftui runs`, the cockpit and export all find a run's files here.
 """
 
 from __future__ import annotations
