@@ -19,7 +19,7 @@ from ftui.rundir.events import EventLog, EventTail, read_events
 from ftui.rundir.events_schema import EVENT_TYPES, SCHEMA, Event, Invalid, jsonable, parse_event
 from ftui.rundir.layout import RunDir
 from ftui.rundir.runstate import RunState, fold
-from ftui.trainer.runsummary import summarize
+from ftui.rundir.summary import summarize
 
 # The examples: each a well-formed JSON object a reader must skip, not crash on.
 BAD_LINES = [

@@ -146,7 +146,7 @@ def list_runs(runs_dir: Path) -> list:
 
 def runs(args) -> int:
     from ftui.rundir.events_schema import jsonable
-    from ftui.trainer.runsummary import summarize
+    from ftui.rundir.summary import summarize
 
     runs_dir = Path(args.runs_dir or DEFAULT_RUNS)
     rows = [summarize(run) for run in list_runs(runs_dir)]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ftui.rundir.events import EventTail
-from ftui.rundir.layout import RunDir
-from ftui.rundir.runstate import RunState
+from .events import EventTail
+from .layout import RunDir
+from .runstate import RunState
+
 
 
 def summarize(run: RunDir) -> dict:
