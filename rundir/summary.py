@@ -1,11 +1,33 @@
-"""One line of facts per run for `ftui runs`: folds the event log (no torch)."""
+"""The runs under a folder and one line of facts per run, for `ftui runs`, `ftui watch` and `ftui export`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .events import EventTail
-from .layout import RunDir
+from .layout import RunDir, is_run_dir
 from .runstate import RunState
 
+
+def list_runs(runs_dir: Path) -> list[RunDir]:
+    """Run dirs under ``runs_dir``, newest first (by when their event log last changed)."""
+    if not runs_dir.is_dir():
+        return []
+    found = [RunDir(p) for p in runs_dir.iterdir() if is_run_dir(p)]
+    return sorted(found, key=lambda r: _changed(r.events), reverse=True)
+
+
+def newest_run(runs_dir: Path) -> RunDir | None:
+    """The run whose event log changed last (what `ftui watch` and `ftui export` take by default)."""
+    found = list_runs(runs_dir)
+    return found[0] if found else None
+
+
+def _changed(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # no log yet (a run being set up), or removed while we look
+        return 0.0
 
 
 def summarize(run: RunDir) -> dict:
