@@ -97,7 +97,7 @@ def execute(run_path, resume: bool = False, listeners=(), argv=None) -> int:
 def _train(run: RunDir, recipe: Recipe, events: EventLog, resume: bool, argv) -> int:
     from ftui.models.presets import resolve_model
 
-    from .checkpoints import newest_good_checkpoint
+    from ftui.rundir.checkpoints import newest_good_checkpoint
 
     model_ref = resolve_model(recipe.model.name)
     data = load_task_data(recipe.data, recipe.run.seed, recipe.task.type)
