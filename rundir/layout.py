@@ -69,15 +69,17 @@ class RunDir:
         return self.path / "data" / "validation.jsonl"
 
     def best_checkpoint(self) -> Path | None:
-        """The best checkpoint if one is recorded, else the newest complete one."""
-        pointer = self.checkpoints / "best.json"
-        try:
-            best = self.checkpoints / json.loads(pointer.read_text())["checkpoint"]
-            if best.is_dir():
-                return best
-        except (OSError, ValueError, KeyError, TypeError, RecursionError):
-            pass
+        """The complete checkpoint best.json names, else the newest complete one (None: none yet).
+
+        A pointer to a folder that is not a complete checkpoint of this run (torn, pruned, garbage,
+        or outside checkpoints/) is ignored, so trainer, cockpit and export all pick the same one."""
         found = list_checkpoints(self.checkpoints)
+        try:
+            best = self.checkpoints / json.loads((self.checkpoints / "best.json").read_text())["checkpoint"]
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):  # a torn or garbage pointer
+            best = None
+        if best in found:
+            return best
         return found[-1] if found else None
 
     def trainer_alive(self) -> bool | None:
