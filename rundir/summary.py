@@ -10,24 +10,28 @@ from .runstate import RunState
 
 
 def list_runs(runs_dir: Path) -> list[RunDir]:
-    """Run dirs under ``runs_dir``, newest first (by when their event log last changed)."""
+    """Run dirs under ``runs_dir``, the one changed last first (``last_changed``)."""
     if not runs_dir.is_dir():
         return []
     found = [RunDir(p) for p in runs_dir.iterdir() if is_run_dir(p)]
-    return sorted(found, key=lambda r: _changed(r.events), reverse=True)
+    return sorted(found, key=last_changed, reverse=True)
 
 
 def newest_run(runs_dir: Path) -> RunDir | None:
-    """The run whose event log changed last (what `ftui watch` and `ftui export` take by default)."""
+    """The run changed last: what `ftui watch` and `ftui export` take when no run is named."""
     found = list_runs(runs_dir)
     return found[0] if found else None
 
 
-def _changed(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:  # no log yet (a run being set up), or removed while we look
-        return 0.0
+def last_changed(run: RunDir) -> float:
+    """When its event log or its folder last changed (a run just made has a folder and no log yet)."""
+    times = []
+    for path in (run.events, run.path):
+        try:
+            times.append(path.stat().st_mtime)
+        except OSError:  # no log yet, or removed while we look
+            pass
+    return max(times, default=0.0)
 
 
 def summarize(run: RunDir) -> dict:

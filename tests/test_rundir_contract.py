@@ -22,8 +22,9 @@ def make_run(runs: Path, name: str, events: bool = True, mtime: float | None = N
     (run / "recipe.toml").write_text("[data]\nmax_length = 32\n")
     if events:
         (run / "events.jsonl").write_text('{"v": 1, "type": "run_start", "t": 1.0, "step": 0}\n')
-        if mtime is not None:
-            os.utime(run / "events.jsonl", (mtime, mtime))
+    for path in (run / "events.jsonl", run) if mtime is not None else ():
+        if path.exists():
+            os.utime(path, (mtime, mtime))
     return run
 
 
@@ -37,13 +38,19 @@ def make_checkpoint(run: Path, step: int, state: bool = True, config: bool = Tru
     return folder
 
 
-def test_export_and_watch_take_the_same_newest_run(tmp_path):
+def test_export_watch_and_home_take_the_same_newest_run(tmp_path):
+    """Export went by the event log alone, the home screen by the log or the folder: now all by both."""
+    from ftui.tui.home_screen import scan_runs
+
     (tmp_path / "not-a-run").mkdir()
     make_run(tmp_path, "old", mtime=1_000_000)
-    make_run(tmp_path, "new", mtime=2_000_000)
-    make_run(tmp_path, "setting-up", events=False)  # recipe written, no event yet
-    assert [r.name for r in list_runs(tmp_path)] == ["new", "old", "setting-up"]
+    make_run(tmp_path, "new", mtime=3_000_000)
+    make_run(tmp_path, "setting-up", events=False, mtime=2_000_000)  # recipe written, no event yet
+    assert [r.name for r in list_runs(tmp_path)] == ["new", "setting-up", "old"]
+    assert [r.path.name for r in scan_runs(tmp_path)] == ["new", "setting-up", "old"]
     assert default_source(tmp_path) == newest_run(tmp_path).path == tmp_path / "new"
+    os.utime(tmp_path / "setting-up", (4_000_000, 4_000_000))  # a run just made: `ftui watch` follows it
+    assert default_source(tmp_path) == newest_run(tmp_path).path == tmp_path / "setting-up"
 
 
 def test_a_run_with_only_its_recipe_is_a_run_to_export_too(tmp_path):
