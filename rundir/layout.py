@@ -26,6 +26,7 @@ from pathlib import Path
 from .errors import RunDirError
 
 MARKER_FILES = ("events.jsonl", "recipe.toml")
+BEST_POINTER = "best.json"  # in the checkpoints folder (a script run's own output_dir included)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class RunDir:
         return self.path / "checkpoints"
 
     @property
+    def best_pointer(self) -> Path:
+        return self.checkpoints / BEST_POINTER
+
+    @property
     def validation_data(self) -> Path:
         return self.path / "data" / "validation.jsonl"
 
@@ -75,7 +80,7 @@ class RunDir:
         or outside checkpoints/) is ignored, so trainer, cockpit and export all pick the same one."""
         found = list_checkpoints(self.checkpoints)
         try:
-            best = self.checkpoints / json.loads((self.checkpoints / "best.json").read_text())["checkpoint"]
+            best = self.checkpoints / json.loads(self.best_pointer.read_text())["checkpoint"]
         except (OSError, ValueError, KeyError, TypeError, RecursionError):  # a torn or garbage pointer
             best = None
         if best in found:
