@@ -75,7 +75,7 @@ class StepWatch:
     CPU from the trainer it measures (re-parsing the whole log 100 times a second did)."""
 
     def __init__(self, run: Path):
-        from ftui.trainer.events import EventTail
+        from ftui.rundir.events import EventTail
 
         self.tail = EventTail(run / "events.jsonl")
         self.step = 0

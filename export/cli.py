@@ -14,7 +14,7 @@ def run(args) -> int:
     from .pipeline import ExportOptions, run_export
 
     opts = ExportOptions(
-        source=Path(args.source) if args.source else newest_run(Path(args.runs_dir or "runs")), optimize=args.optimize, quantize=args.quantize, atol=args.atol,
+        source=Path(args.source) if args.source else default_source(Path(args.runs_dir or "runs")), optimize=args.optimize, quantize=args.quantize, atol=args.atol,
         max_accuracy_drop=args.max_accuracy_drop, data=Path(args.data) if args.data else None,
         output=Path(args.output) if args.output else None, benchmark=not args.no_benchmark, threads=args.threads)
     start = time.perf_counter()
@@ -32,11 +32,13 @@ def run(args) -> int:
     return 0
 
 
-def newest_run(runs_dir: Path) -> Path:
+def default_source(runs_dir: Path) -> Path:
     """The run under ``runs_dir`` whose event log changed last: `ftui export --onnx` after a training."""
+    from ftui.rundir.summary import newest_run
+
     from .errors import ExportError
 
-    runs = [p for p in runs_dir.glob("*/events.jsonl") if p.is_file()] if runs_dir.is_dir() else []
-    if not runs:
+    run = newest_run(runs_dir)
+    if run is None:
         raise ExportError(f"no runs in {runs_dir}/ to export; name a run directory or checkpoint folder")
-    return max(runs, key=lambda p: p.stat().st_mtime).parent
+    return run.path

@@ -1,9 +1,9 @@
 """Finds what an export starts from: the checkpoint, its labels, tokenizer, max length and validation data.
 
-Reads the run-directory contract itself (no ftui.trainer import): `checkpoints/best.json`, else the
-newest `checkpoints/checkpoint-N` holding a trainer_state.json; `data/validation.jsonl`; and
-`recipe.toml` [data].max_length. A bare HF checkpoint folder works too (then `--data` is needed
-unless the folder sits inside a run).
+Reads a run through the run-directory contract (ftui.rundir, no ftui.trainer import): its best
+checkpoint (RunDir.best_checkpoint: the one `checkpoints/best.json` names, else the newest complete
+one), `data/validation.jsonl` and `recipe.toml` [data].max_length. A bare HF checkpoint folder works
+too (then `--data` is needed unless the folder sits inside a run).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftui.rundir.errors import first_line
+from ftui.rundir.layout import RunDir, is_run_dir
 
 from .errors import ExportError
 from .tasks import ExportTask, task_for
@@ -43,45 +44,37 @@ def resolve_source(path: Path) -> ExportSource:
         raise ExportError(f"{path}: not a run directory or checkpoint folder")
     if (path / "config.json").is_file():
         checkpoint, run_dir = path, _enclosing_run(path)
-    elif _is_run(path):
+    elif is_run_dir(path):
         checkpoint, run_dir = _best_checkpoint(path), path
+        if not (checkpoint / "config.json").is_file():
+            raise ExportError(f"{checkpoint}: no config.json, so the checkpoint cannot be exported; "
+                              "name another checkpoint folder of the run")
     else:
         raise ExportError(f"{path}: not an ftui run (no recipe.toml or events.jsonl) nor an HF checkpoint (no config.json)")
     config = _read_json(checkpoint / "config.json")
     task = task_for(checkpoint, config)
     labels = _labels(checkpoint, config)
-    recipe = run_dir / "recipe.toml" if run_dir and (run_dir / "recipe.toml").is_file() else None
-    validation = run_dir / "data" / "validation.jsonl" if run_dir else None
+    run = RunDir(run_dir) if run_dir else None
+    recipe = run.recipe if run and run.recipe.is_file() else None
+    validation = run.validation_data if run else None
     return ExportSource(checkpoint, run_dir, task, labels, _max_length(recipe, checkpoint, config),
                         validation if validation and validation.is_file() else None, recipe)
-
-
-def _is_run(path: Path) -> bool:
-    return (path / "recipe.toml").is_file() or (path / "events.jsonl").is_file()
 
 
 def _enclosing_run(checkpoint: Path) -> Path | None:
     """runs/<name>/checkpoints/checkpoint-N -> runs/<name>, when that is a run."""
     parent = checkpoint.resolve().parent
-    if parent.name == "checkpoints" and _is_run(parent.parent):
+    if parent.name == "checkpoints" and is_run_dir(parent.parent):
         return parent.parent
     return None
 
 
 def _best_checkpoint(run: Path) -> Path:
-    folder = run / "checkpoints"
-    try:
-        best = folder / json.loads((folder / "best.json").read_text())["checkpoint"]
-        if (best / "config.json").is_file():
-            return best
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # a torn or garbage pointer
-        pass
-    found = sorted((d for d in folder.glob("checkpoint-*") if d.name[11:].isdigit()
-                    and (d / "trainer_state.json").is_file() and (d / "config.json").is_file()),
-                   key=lambda d: int(d.name[11:]))
-    if not found:
+    """The run's best checkpoint by the contract's rule, the same one the trainer and cockpit name."""
+    best = RunDir(run).best_checkpoint()
+    if best is None:
         raise ExportError(f"{run}: the run has no complete checkpoint yet (checkpoints/checkpoint-N)")
-    return found[-1]
+    return best
 
 
 def _read_json(path: Path) -> dict:

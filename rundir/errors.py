@@ -27,6 +27,10 @@ class RunDirError(FtuiError):
     """A path is not an ftui run directory, or cannot be used as one."""
 
 
+class CheckpointError(FtuiError):
+    """A checkpoint is missing, corrupt or truncated (rundir.checkpoints' checks raise it)."""
+
+
 class DataError(FtuiError):
     """A data file is missing, empty, unreadable or inconsistent (rundir.tables' readers raise it)."""
 

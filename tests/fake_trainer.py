@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from ftui.rundir.events import EventLog, EventTail
 from ftui.rundir.events_schema import parse_command
-from ftui.trainer.events import EventLog, EventTail
 
 GPU_TEMPLATE = {"name": "NVIDIA A100-SXM4-80GB", "mem_total": 80 * 2**30}
 

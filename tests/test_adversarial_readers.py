@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from tui_pilot import open_cockpit, screen_text, wait_for, widget_text
 
 from conftest import ftui
+from ftui.rundir.events import EventLog, EventTail, read_events
 from ftui.rundir.events_schema import EVENT_TYPES, SCHEMA, Event, Invalid, jsonable, parse_event
-from ftui.trainer.events import EventLog, EventTail, read_events
-from ftui.trainer.rundir import RunDir
-from ftui.trainer.runstate import RunState, fold
-from ftui.trainer.runsummary import summarize
+from ftui.rundir.layout import RunDir
+from ftui.rundir.runstate import RunState, fold
+from ftui.rundir.summary import summarize
 
 # The examples: each a well-formed JSON object a reader must skip, not crash on.
 BAD_LINES = [

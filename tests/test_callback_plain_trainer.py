@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import events_of, ftui
 
-from ftui.trainer.rundir import RunDir
+from ftui.rundir.layout import RunDir
 
 SCRIPT = r'''
 import argparse, json, time

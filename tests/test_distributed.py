@@ -15,7 +15,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from conftest import events_of, ftui
-from ftui.trainer.events import write_command
+from ftui.rundir.events import write_command
 from test_trainer_commands import ack_of, wait_for
 
 

@@ -77,3 +77,48 @@ def test_predict_takes_texts_after_its_options():
     assert parse_args(["predict", "bundle", "one", "--json"]).texts == ["one"]
     with pytest.raises(SystemExit):
         parse_args(["runs", "--bogus"])
+
+
+# The files only the run-directory contract names; every other layer asks ftui.rundir for their paths.
+RUN_DIR_FILES = {"events.jsonl", "commands.jsonl", "trainer.pid", "trainer.log", "env.json", "best.json",
+                 "validation.jsonl", "recipe.toml"}
+# A recipe.toml that is not a run's: the file `ftui recipe` writes by default, the copy inside a bundle.
+NOT_A_RUN_DIR = {("tui/cli.py", "recipe.toml"), ("export/bundle.py", "recipe.toml")}
+
+
+def run_dir_file_names(path) -> set[str]:
+    """The run-directory file names a module spells out as whole string constants (a path, not prose)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in RUN_DIR_FILES}
+
+
+def test_other_layers_find_run_files_only_through_rundir():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    sources = [p for folder in ("trainer", "export", "tui", "models") for p in (root / folder).rglob("*.py")]
+    assert len(sources) > 40
+    found = {(str(p.relative_to(root)), name) for p in sources for name in run_dir_file_names(p)}
+    assert found <= NOT_A_RUN_DIR, sorted(found - NOT_A_RUN_DIR)
+
+
+def test_the_run_dir_names_test_sees_a_path_but_not_prose(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('"""Reads events.jsonl."""\nlog = run / "data" / "validation.jsonl"\nprint(f"{n} lines of best.json")\n')
+    assert run_dir_file_names(module) == {"validation.jsonl"}
+
+
+def test_other_layers_import_no_moved_contract_module():
+    """The contract modules live in ftui.rundir only: no copy or alias of them is left in trainer/."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for name in ("events", "runstate", "rundir", "runsummary", "checkpoints"):
+        assert not (root / "trainer" / f"{name}.py").exists()
+    text = "\n".join(p.read_text(encoding="utf-8") for folder in ("trainer", "export", "tui", "tests", "benchmarks")
+                     for p in (root / folder).rglob("*.py"))
+    for old in ("trainer.events", "trainer.runstate", "trainer.rundir", "trainer.runsummary", "trainer.checkpoints"):
+        assert f"ftui.{old} " not in text and f"ftui.{old}\n" not in text

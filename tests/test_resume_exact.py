@@ -152,7 +152,7 @@ def test_kill_9_in_epoch_2_then_resume_is_exact(reference, tiny_model_dir, tiny_
 
 def test_kill_9_in_epoch_3_during_a_checkpoint_write_keeps_the_previous_one(reference, tiny_model_dir,
                                                                            tiny_csv, tmp_path):
-    from ftui.trainer.checkpoints import check_checkpoint
+    from ftui.rundir.checkpoints import check_checkpoint
 
     low, high = reference.epoch_steps(3)
     step = pick_step("epoch 3, in the checkpoint write", low, high)
@@ -259,7 +259,7 @@ def _flip(data: bytes) -> bytes:
 
 @pytest.mark.parametrize("case", sorted(CORRUPTIONS))
 def test_a_broken_resume_file_is_named(reference, tmp_path, case):
-    from ftui.trainer.checkpoints import check_checkpoint
+    from ftui.rundir.checkpoints import check_checkpoint
     from ftui.trainer.errors import CheckpointError
 
     name, corrupt = CORRUPTIONS[case]
@@ -274,7 +274,7 @@ def test_a_broken_resume_file_is_named(reference, tmp_path, case):
 
 
 def test_a_lora_checkpoint_needs_its_adapter(reference, tmp_path):
-    from ftui.trainer.checkpoints import check_checkpoint
+    from ftui.rundir.checkpoints import check_checkpoint
     from ftui.trainer.errors import CheckpointError
 
     folder = tmp_path / f"checkpoint-{reference.last}"
@@ -288,7 +288,7 @@ def test_a_lora_checkpoint_needs_its_adapter(reference, tmp_path):
 def test_any_bytes_as_a_torch_archive_or_its_pickle_are_judged_never_run(tmp_path_factory, data):
     import zipfile
 
-    from ftui.trainer.checkpoints import storage_keys, torch_archive_problem
+    from ftui.rundir.checkpoints import storage_keys, torch_archive_problem
 
     folder = tmp_path_factory.mktemp("archive")
     (folder / "raw.pth").write_bytes(data)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import events_of
-from ftui.trainer.events import write_command
+from ftui.rundir.events import write_command
 
 
 def wait_for(run_dir, predicate, timeout=60.0, what="event", after=None):

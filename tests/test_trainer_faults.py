@@ -136,7 +136,7 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_during_a_save_keeps_the_last_checkpoint(make_recipe, small_disk):
-    from ftui.trainer.checkpoints import check_checkpoint
+    from ftui.rundir.checkpoints import check_checkpoint
 
     recipe = make_recipe(train={"eval_every": 10000}, checkpoint={"every": 5, "keep": 5},
                          run={"output_dir": str(small_disk / "runs"), "name": "tiny"})

@@ -20,7 +20,7 @@ import psutil
 import pytest
 from conftest import events_of
 
-from ftui.trainer.rundir import RunDir
+from ftui.rundir.layout import RunDir
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 

@@ -15,7 +15,7 @@ from tui_pilot import open_cockpit, screen_text, wait_for, widget_text
 
 from ftui.export.errors import ExportError
 from ftui.export.pipeline import ExportOptions, run_export
-from ftui.trainer.events import EventLog
+from ftui.rundir.events import EventLog
 from ftui.tui.cockpit import CockpitScreen
 from ftui.tui.export_screen import ExportChoice, ExportScreen, export_command
 

@@ -158,7 +158,7 @@ def test_farewell_says_how_to_come_back(tmp_path):
 
 
 def test_metrics_show_per_rank_step_times_for_a_multi_process_run():
-    from ftui.trainer.runstate import fold
+    from ftui.rundir.runstate import fold
     from ftui.tui.metrics_pane import metric_rows
 
     step = {"type": "step", "t": 1.0, "step": 5, "loss": 1.0, "samples_per_s": 100.0, "rank_step_s": [0.41, 0.63]}

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from ftui.rundir.events import EventLog
+from ftui.rundir.layout import BEST_POINTER, RunDir, folder_size, list_checkpoints, write_atomic, write_pidfile
+
 from .commanding import CommandReader, apply_lr_factor
-from .events import EventLog
 from .distributed import global_rank
-from .rundir import RunDir, folder_size, list_checkpoints, write_atomic, write_pidfile
 from .script_run import ScriptRun
 from .stepsync import Decision, StepSync
 
@@ -251,7 +252,7 @@ class FtuiCallback(TrainerCallback):
         if best:
             self.best_value, self.best_checkpoint = value, name
             if self._is_zero:
-                write_atomic(Path(args.output_dir) / "best.json", json.dumps(
+                write_atomic(Path(args.output_dir) / BEST_POINTER, json.dumps(
                     {"checkpoint": name, "metric": self.metric, "value": value, "step": state.global_step}))
         reason = self._pending_save_reason or "steps"
         self._emit("checkpoint", state.global_step, path=os.path.relpath(folder, self.run.path),
@@ -340,12 +341,12 @@ class FtuiCallback(TrainerCallback):
             self._bad_evals, self.last_eval = kept["bad_evals"], kept["last_eval"]
             self.best_value, self.best_checkpoint = kept["best_value"], kept["best_checkpoint"]
             if self._is_zero and self.best_checkpoint:  # a fallback to an older checkpoint: re-point
-                write_atomic(self.run.checkpoints / "best.json", json.dumps(
+                write_atomic(self.run.best_pointer, json.dumps(
                     {"checkpoint": self.best_checkpoint, "metric": self.metric, "value": self.best_value,
                      "step": int(self.best_checkpoint.rsplit("-", 1)[-1])}))
             return
         try:
-            best = json.loads((self.run.checkpoints / "best.json").read_text())
+            best = json.loads(self.run.best_pointer.read_text())
             self.best_value, self.best_checkpoint = best["value"], best["checkpoint"]
         except (OSError, ValueError, KeyError):
             pass

@@ -7,9 +7,9 @@ positive rate of sensible size) is acknowledged with ok false and the reason; th
 
 from __future__ import annotations
 
+from ftui.rundir.events import EventTail
 from ftui.rundir.events_schema import MAX_LR, Invalid, check_command, load_line, parse_command
 
-from .events import EventTail
 from .stepsync import Decision
 
 

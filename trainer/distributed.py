@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftui.rundir.layout import RunDir
+
 from .errors import FtuiError
 
 
@@ -80,15 +82,17 @@ def supervise(run_path: Path, resume: bool, launch: Launch) -> int:
 
 
 def record_failure_if_silent(run_path: Path, code: int) -> None:
-    from .events import FINAL_STATUSES, EventLog, read_events
+    from ftui.rundir.events import EventLog, read_events
+    from ftui.rundir.events_schema import FINAL_STATUSES
 
-    events = read_events(Path(run_path) / "events.jsonl")
+    run = RunDir(Path(run_path))
+    events = read_events(run.events)
     statuses = [e for e in events if e.get("type") == "status"]
     if statuses and statuses[-1].get("status") in FINAL_STATUSES:
         return
     step = max((e.get("step", 0) for e in events if e.get("type") == "step"), default=0)
     message = f"a worker process died (torchrun exit code {code}); the run ended at step {step}"
-    log = EventLog(Path(run_path) / "events.jsonl")
+    log = EventLog(run.events)
     log.emit("log", step, level="error", message=message)
     log.emit("status", step, status="failed", message=message)
     log.close()
@@ -97,7 +101,7 @@ def record_failure_if_silent(run_path: Path, code: int) -> None:
 def wait_for_run_dir(run_path: Path, timeout: float = 600.0) -> None:
     """Node ranks > 0 join a run that node 0 prepares on the shared filesystem."""
     deadline = time.monotonic() + timeout
-    while not (run_path / "recipe.toml").is_file():
+    while not RunDir(run_path).recipe.is_file():
         if time.monotonic() > deadline:
             raise FtuiError(f"{run_path}: node 0 has not created this run in {timeout:.0f}s; "
                             f"is the run directory on a filesystem all nodes share?")

@@ -1,18 +1,14 @@
 """The trainer's user-facing errors: one line, exit code 2 (1 for a run that failed), never a traceback."""
 
-# DataError is rundir's: the data readers (rundir.tables) are shared with export, and `except DataError`
-# here must catch what they raise.
-from ftui.rundir.errors import EXIT_FAILED, DataError, FtuiError, RunDirError
+# DataError and CheckpointError are rundir's: the data readers (rundir.tables) and checkpoint checks
+# (rundir.checkpoints) are shared with export, and `except DataError` here must catch what they raise.
+from ftui.rundir.errors import EXIT_FAILED, CheckpointError, DataError, FtuiError, RunDirError
 
 __all__ = ["FtuiError", "RecipeError", "DataError", "CheckpointError", "RunDirError", "TrainingFailed"]
 
 
 class RecipeError(FtuiError):
     """The recipe has an unknown key, a wrong type or a bad value."""
-
-
-class CheckpointError(FtuiError):
-    """A checkpoint is missing, corrupt or truncated."""
 
 
 class TrainingFailed(FtuiError):

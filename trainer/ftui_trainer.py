@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from transformers import Trainer
 
+from ftui.rundir.layout import list_checkpoints
+
 from .callback import CHECKPOINT_STATE, FtuiCallback
-from .rundir import list_checkpoints
 from .sampling import EpochSeededLengthGroupedSampler
 from .strategies import finish_checkpoint, is_peft, load_adapter
 

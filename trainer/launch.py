@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ftui.rundir.layout import RunDir
+
 from .recipe import load_recipe, parse_override
 
 
@@ -36,7 +38,7 @@ def start_detached(run_path: Path, resume: bool = False, launch=None) -> subproc
     argv = [sys.executable, "-m", "ftui.trainer", str(run_path)] + (["--resume"] if resume else [])
     if launch is not None and launch.distributed:
         argv += launch.argv()
-    log = open(Path(run_path) / "trainer.log", "ab")
+    log = open(RunDir(Path(run_path)).log, "ab")
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)

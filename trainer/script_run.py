@@ -20,10 +20,10 @@ import time
 import traceback
 
 from ftui.rundir.errors import first_line
+from ftui.rundir.layout import write_pidfile
 from ftui.rundir.tasks import task_of_architecture
 
 from .hardware import HardwareSampler
-from .rundir import write_pidfile
 
 PROGRESS_EVERY_S = 1.0
 

@@ -13,12 +13,13 @@ import time
 import traceback
 from pathlib import Path
 
+from ftui.rundir.events import EventLog, NullEventLog
+from ftui.rundir.layout import (RunDir, create_run, folder_size, list_checkpoints, open_run, write_atomic,
+                                write_pidfile)
+
 from .errors import FtuiError, RunDirError, TrainingFailed
 from .distributed import global_rank, world_size
-from .events import EventLog, NullEventLog
 from .recipe import Recipe, load_recipe, to_toml, validate
-from .rundir import (RunDir, create_run, folder_size, list_checkpoints, open_run, write_atomic,
-                     write_pidfile)
 from .tasks import load_task_data, task_module
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "nan_halted": 3, "failed": 1}
@@ -97,7 +98,7 @@ def execute(run_path, resume: bool = False, listeners=(), argv=None) -> int:
 def _train(run: RunDir, recipe: Recipe, events: EventLog, resume: bool, argv) -> int:
     from ftui.models.presets import resolve_model
 
-    from .checkpoints import newest_good_checkpoint
+    from ftui.rundir.checkpoints import newest_good_checkpoint
 
     model_ref = resolve_model(recipe.model.name)
     data = load_task_data(recipe.data, recipe.run.seed, recipe.task.type)

@@ -12,7 +12,7 @@ from typing import Callable
 
 from textual.app import App
 
-from ftui.trainer.rundir import open_run
+from ftui.rundir.layout import open_run
 
 from .cockpit import CockpitScreen
 from .messages import CockpitClosed, OpenRun

@@ -16,8 +16,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from ftui.trainer.events import write_command
-from ftui.trainer.runstate import RunState
+from ftui.rundir.events import write_command
+from ftui.rundir.runstate import RunState
 
 from . import fmt
 from .checkpoints_pane import CheckpointsPane

@@ -116,15 +116,15 @@ def _cockpit(run_path: Path, started_here: bool) -> int:
 
 
 def watch(args) -> int:
-    from ftui.trainer.rundir import open_run
+    from ftui.rundir.layout import open_run
+    from ftui.rundir.summary import newest_run
 
     if args.run:
         run = open_run(args.run)
     else:
-        found = list_runs(Path(args.runs_dir or DEFAULT_RUNS))
-        if not found:
+        run = newest_run(Path(args.runs_dir or DEFAULT_RUNS))
+        if run is None:
             raise _usage(f"no runs in {args.runs_dir or DEFAULT_RUNS}/; start one with `ftui train`")
-        run = found[0]
     return _cockpit(run.path, started_here=False)
 
 
@@ -134,19 +134,9 @@ def home(args) -> int:
     return run_home(Path(args.runs_dir or DEFAULT_RUNS))
 
 
-def list_runs(runs_dir: Path) -> list:
-    """Run dirs under ``runs_dir``, newest first."""
-    from ftui.trainer.rundir import RunDir, is_run_dir
-
-    if not runs_dir.is_dir():
-        return []
-    found = [RunDir(p) for p in runs_dir.iterdir() if is_run_dir(p)]
-    return sorted(found, key=lambda r: r.events.stat().st_mtime if r.events.exists() else 0, reverse=True)
-
-
 def runs(args) -> int:
     from ftui.rundir.events_schema import jsonable
-    from ftui.trainer.runsummary import summarize
+    from ftui.rundir.summary import list_runs, summarize
 
     runs_dir = Path(args.runs_dir or DEFAULT_RUNS)
     rows = [summarize(run) for run in list_runs(runs_dir)]

@@ -25,9 +25,9 @@ from textual.containers import Horizontal, ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Checkbox, Footer, ProgressBar, Static
 
+from ftui.rundir.layout import RunDir
+from ftui.rundir.runstate import RunState
 from ftui.rundir.tasks import DEFAULT_TASK, TASKS
-from ftui.trainer.rundir import RunDir
-from ftui.trainer.runstate import RunState
 
 from . import fmt
 from .messages import ExportFailed, ExportFinished, ExportProgress

@@ -13,9 +13,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ftui.trainer.events import EventTail
-from ftui.trainer.rundir import RunDir, is_run_dir
-from ftui.trainer.runstate import RunState
+from ftui.rundir.events import EventTail
+from ftui.rundir.layout import RunDir
+from ftui.rundir.runstate import RunState
+from ftui.rundir.summary import last_changed, list_runs
 
 from . import fmt
 from .messages import OpenRun
@@ -45,30 +46,19 @@ class RunScanner:
 
     def scan(self, limit: int = MAX_RUNS) -> list[RunRow]:
         """The newest ``limit`` runs, newest first."""
-        if not self.runs_dir.is_dir():
-            return []
-        dirs = [d for d in self.runs_dir.iterdir() if is_run_dir(d)]
-        dirs.sort(key=lambda d: _mtime(d), reverse=True)
-        return [self._row(d) for d in dirs[:limit]]
+        return [self._row(run) for run in list_runs(self.runs_dir)[:limit]]
 
-    def _row(self, d: Path) -> RunRow:
-        run = RunDir(d)
+    def _row(self, run: RunDir) -> RunRow:
+        d = run.path
         tail, state = self._known.setdefault(d, (EventTail(run.events), RunState(name=d.name)))
         state.read(tail)
         live = bool(run.trainer_alive()) and not state.finished
         best = fmt.DASH if state.best_value is None else f"{state.metric_name} {fmt.number(state.best_value, 4)}"
-        return RunRow(d, state.status, live, state.step, state.total_steps, best, state.model, _mtime(d))
+        return RunRow(d, state.status, live, state.step, state.total_steps, best, state.model, last_changed(run))
 
 
 def scan_runs(runs_dir: Path, limit: int = MAX_RUNS) -> list[RunRow]:
     return RunScanner(runs_dir).scan(limit)
-
-
-def _mtime(d: Path) -> float:
-    try:
-        return max((d / "events.jsonl").stat().st_mtime, d.stat().st_mtime)
-    except OSError:  # removed while we looked
-        return 0.0
 
 
 class HomeScreen(Screen):

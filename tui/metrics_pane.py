@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from ftui.trainer.runstate import RunState
+from ftui.rundir.runstate import RunState
 
 from . import fmt
 from .pane import Pane

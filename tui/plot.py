@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftui.rundir.errors import FtuiError
-from ftui.trainer.events import EventTail
-from ftui.trainer.rundir import open_run
-from ftui.trainer.runstate import RunState
+from ftui.rundir.events import EventTail
+from ftui.rundir.layout import open_run
+from ftui.rundir.runstate import RunState
 
 FORMATS = (".png", ".svg")
 

@@ -7,7 +7,7 @@ import time
 
 from rich.text import Text
 
-from ftui.trainer.runstate import RunState
+from ftui.rundir.runstate import RunState
 
 from . import fmt
 from .pane import Pane

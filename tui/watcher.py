@@ -18,9 +18,9 @@ import threading
 import time
 from pathlib import Path
 
-from ftui.rundir.events_schema import SCHEMA_VERSION, check_event, parse_command
-from ftui.trainer.events import FINAL_STATUSES, EventTail
-from ftui.trainer.rundir import RunDir
+from ftui.rundir.events import EventTail
+from ftui.rundir.events_schema import FINAL_STATUSES, SCHEMA_VERSION, check_event, parse_command
+from ftui.rundir.layout import RunDir
 
 from .messages import RunRead, TrainerHealth
 

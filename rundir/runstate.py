@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ftui.rundir.events_schema import Event, Invalid, check_event
-
-from .events import FINAL_STATUSES, EventTail
+from .events import EventTail
+from .events_schema import FINAL_STATUSES, Event, Invalid, check_event
 
 
 @dataclass

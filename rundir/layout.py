@@ -10,9 +10,9 @@
       data/validation.jsonl  the exact validation split ({"text", "label"} a line)
       checkpoints/checkpoint-<step>/   HF-format checkpoints (safetensors)
       checkpoints/best.json            {"checkpoint": "checkpoint-<step>", "metric", "value", "step"}
-      export/              what `ftui export` writes (export/ reads this layout itself)
+      export/              what `ftui export` writes
 
-No torch here: `ftui runs`, the TUI and export read run directories through this module.
+Standard library only: the trainer, `ftui runs`, the cockpit and export all find a run's files here.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from .errors import RunDirError
 
 MARKER_FILES = ("events.jsonl", "recipe.toml")
+BEST_POINTER = "best.json"  # in the checkpoints folder (a script run's own output_dir included)
 
 
 @dataclass(frozen=True)
@@ -65,19 +66,25 @@ class RunDir:
         return self.path / "checkpoints"
 
     @property
+    def best_pointer(self) -> Path:
+        return self.checkpoints / BEST_POINTER
+
+    @property
     def validation_data(self) -> Path:
         return self.path / "data" / "validation.jsonl"
 
     def best_checkpoint(self) -> Path | None:
-        """The best checkpoint if one is recorded, else the newest complete one."""
-        pointer = self.checkpoints / "best.json"
-        try:
-            best = self.checkpoints / json.loads(pointer.read_text())["checkpoint"]
-            if best.is_dir():
-                return best
-        except (OSError, ValueError, KeyError, TypeError, RecursionError):
-            pass
+        """The complete checkpoint best.json names, else the newest complete one (None: none yet).
+
+        A pointer to a folder that is not a complete checkpoint of this run (torn, pruned, garbage,
+        or outside checkpoints/) is ignored, so trainer, cockpit and export all pick the same one."""
         found = list_checkpoints(self.checkpoints)
+        try:
+            best = self.checkpoints / json.loads(self.best_pointer.read_text())["checkpoint"]
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):  # a torn or garbage pointer
+            best = None
+        if best in found:
+            return best
         return found[-1] if found else None
 
     def trainer_alive(self) -> bool | None:

@@ -16,10 +16,8 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
-# The schema (versions, event types, statuses, commands) lives in the torch-free contract package.
-from ftui.rundir.events_schema import (  # noqa: F401  (re-exported: events.X is the old spelling)
-    COMMANDS, EVENT_TYPES, FINAL_STATUSES, SCHEMA_VERSION, STATUSES, Invalid, check_command, parse_event,
-)
+# The schema (versions, event types, statuses, commands) is events_schema's; this module reads and writes.
+from .events_schema import SCHEMA_VERSION, Invalid, check_command, parse_event
 
 Listener = Callable[[dict], None]
 

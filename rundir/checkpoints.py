@@ -4,7 +4,7 @@ Every file HF's resume reads is checked, without torch and without unpickling an
 weights (safetensors header and length), the trainer state (parses, names its step), the
 optimizer, scheduler and RNG states (torch zip archives: CRCs intact, pickle stream complete,
 every tensor record it names present), and a LoRA checkpoint's adapter folder. There is no
-sampler state to check: ftui's batch order is a function of (seed, epoch) alone (sampling.py).
+sampler state to check: ftui's batch order is a function of (seed, epoch) alone (trainer/sampling.py).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import zipfile
 from pathlib import Path
 
 from .errors import CheckpointError
-from .rundir import RunDir, list_checkpoints
+from .layout import RunDir, list_checkpoints
 
-ADAPTER_DIR = "adapter"  # strategies.ADAPTER_DIR; not imported, since strategies loads torch
-CHECKPOINT_STATE = "ftui_state.json"  # callback.CHECKPOINT_STATE (callback.py loads transformers)
+ADAPTER_DIR = "adapter"  # trainer/strategies.ADAPTER_DIR (rundir imports no trainer module)
+CHECKPOINT_STATE = "ftui_state.json"  # trainer/callback.CHECKPOINT_STATE
 TORCH_ARCHIVES = ("optimizer.pt", "scheduler.pt")
 
 
