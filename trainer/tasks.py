@@ -35,7 +35,7 @@ TASKS: dict[str, TaskInfo] = {
         "ftui.trainer.task_ner", "minilm-l6", "demo:wnut16", ("f1", "precision", "recall", "accuracy", "loss"),
         "one tag per word: named entities (NER), BIO tags"),
     "image-classification": TaskInfo(
-        "ftui.trainer.task_image", "", "demo:digits", ("accuracy", "f1_macro", "loss"),
+        "ftui.trainer.task_image", "mobilenet-v2", "demo:digits", ("accuracy", "f1_macro", "loss"),
         "one label per image (ResNet, ConvNeXt, ViT, MobileNet)"),
 }
 
