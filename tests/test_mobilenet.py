@@ -172,3 +172,24 @@ def test_image_task_builds_mobilenet_with_pytorch_momentum(mobilenet_home, tmp_p
     norms = [m for m in parts.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert len(norms) == 52 and {m.momentum for m in norms} == {0.1}
     assert parts.info["image_size"] == "32x32" and parts.model.config.num_labels == 3
+
+
+def test_image_runs_get_loader_workers_on_a_gpu_and_none_on_cpu(tmp_path):
+    """Decoding and augmenting overlap a GPU's step in worker processes; on CPU a worker only takes a core
+    from the loop's own threads (benchmarks/task_image.py measures both)."""
+    from ftui.trainer.builder import default_dataloader_workers, training_arguments
+    from ftui.trainer.recipe import Recipe
+
+    assert default_dataloader_workers("image-classification", cuda=True, cpus=16) == 4
+    assert default_dataloader_workers("image-classification", cuda=True, cpus=6) == 2
+    assert default_dataloader_workers("image-classification", cuda=True, cpus=2) == 0
+    assert default_dataloader_workers("image-classification", cuda=False, cpus=64) == 0
+    assert default_dataloader_workers("sequence-classification", cuda=True, cpus=64) == 0
+
+    class Run:
+        checkpoints = tmp_path / "checkpoints"
+
+    recipe = Recipe()
+    recipe.task.type = "image-classification"
+    args = training_arguments(Run, recipe, "fp32")
+    assert args.dataloader_num_workers == default_dataloader_workers("image-classification")
