@@ -26,7 +26,8 @@ class Int8Scheme:
     def describe(self) -> str:
         weights = "per-channel" if self.per_channel else "per-tensor"
         if self.static:
-            return f"static int8 (QDQ), {weights} weights, activations calibrated on up to {CALIBRATION_IMAGES} validation images"
+            return (f"static int8 (QDQ), {weights} weights, activations calibrated on up to {CALIBRATION_IMAGES} "
+                    "validation images; first conv and classifier fp32")
         return f"dynamic int8, {weights} weights" + (", fp32 embeddings" if self.fp32_embeddings else "")
 
 
@@ -69,8 +70,19 @@ def quantize_static_int8(src: Path, out: Path, batches: list[dict]) -> Path:
 
     with quiet():
         quantize_static(src, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+                        weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                        nodes_to_exclude=first_and_last_layers(src))
     return out
+
+
+def first_and_last_layers(path: Path) -> list[str]:
+    """The graph's first Conv and its classifier (Gemm/MatMul), kept in fp32: the usual int8 recipe for
+    a conv net, and on the digits MobileNetV2 the difference between 2.8 points lost and 0.6."""
+    import onnx
+
+    nodes = onnx.load(str(path), load_external_data=False).graph.node
+    convs = [n.name for n in nodes if n.op_type == "Conv"]
+    return convs[:1] + [n.name for n in nodes if n.op_type in ("Gemm", "MatMul")][-1:]
 
 
 def optimize(fp32: Path, level: str, out: Path) -> Path:
