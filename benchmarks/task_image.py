@@ -1,21 +1,23 @@
-"""Image classification: a random ResNet-18-shaped model, trained, exported, timed.
+"""Image classification: pretrained MobileNetV2 against the same network randomly initialised, trained,
+exported, timed.
 
-    python benchmarks/task_image.py [--steps 80] [--threads 2] [--batch-size 32] [--side 64]
+    python benchmarks/task_image.py [--steps 60] [--threads 2] [--batch-size 32] [--side 64]
     python benchmarks/task_image.py --check-archs     # export + gates for each claimed architecture
 
-No pretrained vision weights exist offline, so the model is ResNetConfig with ResNet-18's shape
-(basic blocks, depths 2-2-2-2, widths 64-128-256-512, 11.2M parameters; `ResNetConfig()`'s defaults
-are ResNet-50) and random weights, with resnet-50's image processor (ConvNeXt style: short side to
-side/0.875, centre crop, bicubic, ImageNet mean/std) at --side pixels. Data: demo:fashion-mnist when
-Debian's dataset-fashion-mnist is installed (28x28 grey, 10 classes), else demo:digits (8x8).
+The `mobilenet-v2` preset (torchvision's ImageNet-1k weights, ported once; 2.2M parameters with a
+10-class head, 3.5M with ImageNet's) against MobileNetV2ForImageClassification with the same config, the same image
+processor and random weights. Data: demo:fashion-mnist when Debian's dataset-fashion-mnist is
+installed (28x28 grey, 10 classes), else demo:digits (8x8); both are resized to --side pixels.
 
 Runs the real commands, each in its own process with the same thread count:
-  1. `ftui train --headless --task image-classification --max-steps N` (one evaluation, at the end):
-     training throughput over steps WARMUP+1..N (images/s, from the step events' times) and the
-     accuracy reached; plus what the per-image PIL preprocessing alone costs;
-  2. `ftui export RUN --onnx --quantize int8`: the preprocessing gate (numpy vs HF processor), fp32
+  1. `ftui train --headless --task image-classification --max-steps N` for each initialisation, same
+     data, seed, steps and lr (one evaluation, at the end): validation accuracy, and training
+     throughput over steps WARMUP+1..N (images/s, from the step events' times);
+  2. the data loader alone (decode + augment + HF processor, batched by torch's DataLoader) with 0 and
+     2 worker processes, images/s;
+  3. `ftui export RUN --onnx --quantize int8` of the pretrained run: the preprocessing gate, fp32
      max |Δlogit|, int8 agreement and accuracy drop, and latency at batch 1 and 32 (PyTorch vs
-     onnxruntime fp32 / int8) with the speed-up ratios, read back from the bundle's report.json.
+     onnxruntime fp32 / the int8 variant that passed) with the speed-up ratios, from report.json.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-WARMUP = 10
+WARMUP = 5
 FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
 
 
@@ -48,24 +50,22 @@ def events(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if line.strip()]
 
 
-def resnet18(path: Path, side: int) -> int:
-    """Saves a random ResNet-18-shaped backbone and resnet-50's processor at `side`; returns its parameter count."""
+def random_mobilenet(pretrained: Path, path: Path) -> None:
+    """The preset's config and image processor with randomly initialised weights (transformers' own init)."""
     import torch
-    from transformers import ConvNextImageProcessor, ResNetConfig, ResNetModel
+    from transformers import AutoImageProcessor, MobileNetV2Config, MobileNetV2ForImageClassification
 
     torch.manual_seed(0)
-    config = ResNetConfig(embedding_size=64, hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2], layer_type="basic")
-    model = ResNetModel(config)
-    model.save_pretrained(path)
-    ConvNextImageProcessor(size={"shortest_edge": side}, crop_pct=0.875, resample=3,
-                           image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(path)
-    return sum(p.numel() for p in model.parameters())
+    MobileNetV2ForImageClassification(MobileNetV2Config.from_pretrained(pretrained)).save_pretrained(path)
+    AutoImageProcessor.from_pretrained(pretrained, use_fast=False).save_pretrained(path)
 
 
-def preprocessing_ms(model: Path, data: str, n: int = 200) -> float:
-    """Mean ms per image of what each training item costs before the model: decode, crop, HF processor."""
+def loader_rate(model: Path, data: str, side: int, batch: int, workers: int, n: int = 640) -> float:
+    """Images/s that torch's DataLoader delivers: decode, augment, HF processor, collate (no model)."""
+    import torch
+
     from ftui.trainer.image_data import load_image_data
-    from ftui.trainer.image_features import Augment, ImageClassificationDataset
+    from ftui.trainer.image_features import Augment, ImageClassificationDataset, collate
     from ftui.trainer.recipe import DataSection
     from ftui.trainer.task_image import load_image_processor
 
@@ -73,28 +73,39 @@ def preprocessing_ms(model: Path, data: str, n: int = 200) -> float:
         name, source = "bench", str(model)
 
     split = load_image_data(DataSection(train=data, max_train_rows=n, max_validation_rows=10), 0)
-    dataset = ImageClassificationDataset(split.train, load_image_processor(Ref), split.label_names, Augment(False))
-    start = time.perf_counter()
-    for i in range(len(dataset)):
-        dataset[i]
-    return 1000 * (time.perf_counter() - start) / len(dataset)
+    dataset = ImageClassificationDataset(split.train, load_image_processor(Ref, image_size=side),
+                                         split.label_names, Augment(False))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, num_workers=workers, collate_fn=collate)
+    start, seen = time.perf_counter(), 0
+    for batch_items in loader:
+        seen += len(batch_items["labels"])
+    return seen / (time.perf_counter() - start)
 
 
-def throughput(run: Path, batch: int) -> tuple[float, dict]:
+def train(tmp: Path, name: str, model: str, data: str, args) -> dict:
+    """One headless training run; its accuracy, images/s and wall time."""
+    recipe = tmp / f"{name}.toml"
+    recipe.write_text(f'[model]\nname = "{model}"\n[task]\ntype = "image-classification"\n'
+                      f'[data]\ntrain = "{data}"\nimage_size = {args.side}\n'
+                      f'[train]\nmax_steps = {args.steps}\nbatch_size = {args.batch_size}\n'
+                      f'lr = {args.lr}\nthreads = {args.threads}\nlogging_steps = 5\neval_every = {args.steps}\n'
+                      f'[run]\noutput_dir = "{tmp / "runs"}"\nname = "{name}"\n')
+    wall = ftui(["train", str(recipe), "--headless"], args.threads)
+    run = tmp / "runs" / name
     steps = [e for e in events(run) if e["type"] == "step"]
     first = next(e for e in steps if e["step"] >= WARMUP)
-    last = steps[-1]
-    images = (last["step"] - first["step"]) * batch
+    rate = (steps[-1]["step"] - first["step"]) * args.batch_size / (steps[-1]["t"] - first["t"])
     final = [e for e in events(run) if e["type"] == "eval"][-1]["metrics"]
-    return images / (last["t"] - first["t"]), final
+    return {"run": run, "wall": wall, "rate": rate, "accuracy": final["accuracy"], "f1": final["f1_macro"]}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=80)
+    p.add_argument("--steps", type=int, default=60)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--side", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--check-archs", action="store_true", help="only export each claimed architecture")
     args = p.parse_args()
     if args.check_archs:
@@ -103,29 +114,33 @@ def main() -> None:
     import torch
     import transformers
 
+    from ftui.models.presets import resolve_model
+
     data = "demo:fashion-mnist" if FASHION.is_file() else "demo:digits"
+    pretrained = Path(resolve_model("mobilenet-v2").source)  # ports the preset on first use
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        params = resnet18(tmp / "resnet18", args.side)
+        random_mobilenet(pretrained, tmp / "random-init")
         print(f"setup: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} threads; "
               f"torch {torch.__version__}, transformers {transformers.__version__}, onnxruntime {onnxruntime.__version__}")
-        print(f"model: random ResNet-18 shape (basic 2-2-2-2, 64..512), {params / 1e6:.1f}M params, "
-              f"{args.side}x{args.side} input (ConvNeXt-style processor, bicubic, crop_pct 0.875)")
-        print(f"data:  {data}, 4,000-image seeded sample, 1,000 validation images; batch {args.batch_size}, "
-              f"{args.steps} steps, lr 1e-3, augment crop; throughput over steps {WARMUP + 1}..{args.steps}")
-        print(f"preprocessing alone (decode + crop + HF processor, one item): {preprocessing_ms(tmp / 'resnet18', data):.2f} ms/image")
-        recipe = tmp / "recipe.toml"
-        recipe.write_text(f'[model]\nname = "{tmp / "resnet18"}"\n[task]\ntype = "image-classification"\n'
-                          f'[data]\ntrain = "{data}"\n[train]\nmax_steps = {args.steps}\nbatch_size = {args.batch_size}\n'
-                          f'lr = 1e-3\nthreads = {args.threads}\nlogging_steps = 5\neval_every = {args.steps}\n'
-                          f'[run]\noutput_dir = "{tmp / "runs"}"\nname = "bench"\n')
-        wall = ftui(["train", str(recipe), "--headless"], args.threads)
-        run = tmp / "runs" / "bench"
-        rate, final = throughput(run, args.batch_size)
-        print(f"train: {rate:.1f} images/s  ({wall:.0f} s wall incl. start-up and the evaluation); "
-              f"accuracy {100 * final['accuracy']:.2f}%, macro-F1 {100 * final['f1_macro']:.2f}% after {args.steps} steps")
-        wall = ftui(["export", str(run), "--onnx", "--quantize", "int8", "--threads", str(args.threads)], args.threads)
-        report_export(json.loads((run / "export" / "bundle" / "report.json").read_text()), wall)
+        print(f"model: MobileNetV2 (2.2M params with a 10-class head), {args.side}x{args.side} input; pretrained = "
+              f"mobilenet-v2 preset ({pretrained}), random = the same config, transformers' init")
+        print(f"data:  {data} (4,000-image seeded sample at most, 1,000 validation images at most); batch "
+              f"{args.batch_size}, {args.steps} steps, lr {args.lr}, augment crop; throughput over steps "
+              f"{WARMUP + 1}..{args.steps}")
+        runs = {name: train(tmp, name, model, data, args)
+                for name, model in (("pretrained", "mobilenet-v2"), ("random", str(tmp / "random-init")))}
+        for name, r in runs.items():
+            print(f"train {name:<10}: accuracy {100 * r['accuracy']:.2f}%, macro-F1 {100 * r['f1']:.2f}%; "
+                  f"{r['rate']:.1f} images/s ({r['wall']:.0f} s wall incl. start-up and the evaluation)")
+        gap = 100 * (runs["pretrained"]["accuracy"] - runs["random"]["accuracy"])
+        print(f"pretraining buys {gap:+.2f} points of validation accuracy (target: >= +10)")
+        for workers in (0, 2):
+            rate = loader_rate(pretrained, data, args.side, args.batch_size, workers)
+            print(f"data loader alone, {workers} workers: {rate:.0f} images/s")
+        wall = ftui(["export", str(runs["pretrained"]["run"]), "--onnx", "--quantize", "int8",
+                     "--threads", str(args.threads)], args.threads)
+        report_export(json.loads((runs["pretrained"]["run"] / "export" / "bundle" / "report.json").read_text()), wall)
 
 
 def report_export(report: dict, wall: float) -> None:

@@ -46,6 +46,19 @@ class ExportCancelled(ExportError):
     """The caller's cancel event was set: the export stopped at a stage boundary, nothing was published."""
 
 
+def calibration_batches(batches: list[dict]) -> list[dict]:
+    """The first CALIBRATION_IMAGES validation inputs, a batch at a time, for static int8's activation ranges."""
+    from .variants import CALIBRATION_IMAGES
+
+    out, seen = [], 0
+    for batch in batches:
+        if seen >= CALIBRATION_IMAGES:
+            break
+        out.append(batch)
+        seen += len(next(iter(batch.values())))
+    return out
+
+
 def run_export(opts: ExportOptions, progress: Progress | None = None,
                cancel: threading.Event | None = None) -> ExportReport:
     """Runs the whole export; returns the report (also written to the bundle as report.json/.txt).
@@ -176,14 +189,18 @@ class _Export:
 
     def add_int8(self, ref) -> None:
         """Tries each int8 scheme in order; keeps the first that passes the accuracy gate, else the least bad."""
-        from .variants import INT8_SCHEMES, has_embedding_tables, quantize_int8
+        from .variants import has_embedding_tables, int8_schemes, quantize_int8, quantize_static_int8
 
         limit, results, fp32 = self.opts.max_accuracy_drop, [], self.bundle / "model.onnx"
-        for scheme in INT8_SCHEMES:
+        for scheme in int8_schemes(fp32):
             if scheme.fp32_embeddings and not has_embedding_tables(fp32):
                 continue  # nothing to leave in fp32: the same file as per-channel
             self.say("quantize", scheme.describe())
-            path = quantize_int8(fp32, self.bundle / f"model.int8.{scheme.name}.onnx", scheme)
+            path = self.bundle / f"model.int8.{scheme.name}.onnx"
+            if scheme.static:
+                quantize_static_int8(fp32, path, calibration_batches(ref.split.batches))
+            else:
+                quantize_int8(fp32, path, scheme)
             results.append(ref.check("int8", path, scheme.describe()))
             drop = results[-1].metrics["accuracy_drop_pts"]
             self.report.int8_tried.append({"scheme": scheme.name, "accuracy": results[-1].metrics["accuracy"],

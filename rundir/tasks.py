@@ -56,7 +56,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
          head="AutoModelForImageClassification", suffix="ForImageClassification", inputs="image",
          reader="ftui.trainer.image_data:load_image_data", trainer="ftui.trainer.task_image",
          exporter="ftui.export.task_image:ImageClassification", predictor="ftui.export.predictor_image",
-         metrics=("accuracy", "f1_macro", "loss"), default_data="demo:digits", default_model="",
+         metrics=("accuracy", "f1_macro", "loss"), default_data="demo:digits", default_model="mobilenet-v2",
          optimum_task="image-classification", peft_type=None),
 )}
 

@@ -65,8 +65,8 @@ def test_llrd_gives_lower_layers_smaller_learning_rates(tiny_model_dir):
     assert sum(len(g["params"]) for g in groups) == len(params)
 
 
-def test_llrd_counts_stage_wise_blocks_in_order():
-    """ResNet numbers its blocks per stage (stages.1.layers.0): each block still gets its own level."""
+def test_llrd_decays_a_conv_net_by_stage():
+    """ResNet numbers its blocks per stage (stages.1.layers.0): the blocks of a stage share its level."""
     from transformers import ResNetConfig, ResNetForImageClassification
 
     from ftui.trainer.ftui_trainer import llrd_param_groups
@@ -77,8 +77,8 @@ def test_llrd_counts_stage_wise_blocks_in_order():
     lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
     first_conv = lambda prefix: next(p for n, p in model.named_parameters() if n.startswith(prefix))  # noqa: E731
     lrs = [lr_of[id(first_conv(f"resnet.encoder.stages.{s}.layers.{b}."))] for s in (0, 1) for b in (0, 1)]
-    assert lrs == [0.5 ** 4, 0.5 ** 3, 0.5 ** 2, 0.5]  # four blocks, bottom to top
-    assert lr_of[id(first_conv("resnet.embedder."))] == 0.5 ** 5
+    assert lrs == [0.5 ** 2, 0.5 ** 2, 0.5, 0.5]  # two stages of two blocks, bottom to top
+    assert lr_of[id(first_conv("resnet.embedder."))] == 0.5 ** 3
     assert lr_of[id(model.classifier[1].weight)] == 1.0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -97,13 +98,26 @@ def training_kwargs(run_path, recipe, precision: str, group_by_length: bool | No
         group_by_length=t.group_by_length if group_by_length is None else group_by_length, logging_strategy="steps", logging_steps=t.logging_steps,
         logging_first_step=True, logging_nan_inf_filter=False,  # ftui shows NaN, never hides it
         seed=recipe.run.seed, data_seed=recipe.run.seed, disable_tqdm=True,
-        save_only_model=False, save_safetensors=True, dataloader_num_workers=0,
+        save_only_model=False, save_safetensors=True,
+        dataloader_num_workers=default_dataloader_workers(recipe.task.type),
         dataloader_pin_memory=torch.cuda.is_available(),
         # Several CPU processes (torchrun without GPUs): accelerate's MULTI_CPU mode, gloo backend.
         use_cpu=world_size() > 1 and not torch.cuda.is_available(), ddp_find_unused_parameters=False,
         **eval_kwargs, **save_kwargs,
     )
     return {**ftui_args, **recipe.training_args}
+
+
+def default_dataloader_workers(task: str, cuda: bool | None = None, cpus: int | None = None) -> int:
+    """Worker processes that decode and augment images while the model trains: on a GPU, up to 4
+    (2 cores each: a worker and the loop's own threads); on CPU none, since the loop's threads
+    already use every core and a worker only competes with them (benchmarks/task_image.py measures
+    both). Text is tokenized once up front and needs none."""
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    if task != "image-classification" or not cuda:
+        return 0
+    return max(0, min(4, cpus // 2 - 1))
 
 
 def _total_steps(trainer, train_rows: int, t) -> int:

@@ -160,23 +160,25 @@ class FtuiTrainer(Trainer):
 
 
 def llrd_param_groups(model, lr: float, weight_decay: float, decay: float) -> list[dict]:
-    """Param groups whose lr shrinks by ``decay`` per layer from the head down to the embeddings.
+    """Param groups whose lr shrinks by ``decay`` per level from the head down to the embeddings.
 
-    A layer is a numbered block (``encoder.layer.3.``); blocks count in the order the model holds
-    them, so stage-wise stacks (ResNet's ``stages.1.layers.0.``) keep one level per block too."""
+    A transformer's level is a numbered block (``encoder.layer.3.``); a conv net's is a stage, the
+    blocks that share an output width (ResNet's ``stages.1``, MobileNetV2's bottleneck groups), with
+    its stem (``embedder``, ``conv_stem``) at level 0."""
     layer_of = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    levels: dict[str, int] = {}  # block prefix -> level, 1 = the block nearest the input
+    blocks: list[str] = []  # block prefixes, in the order the model holds them
     for name, _ in named:
-        if match := layer_of.search(name):
-            levels.setdefault(name[:match.end()], len(levels) + 1)
-    depth = len(levels)
+        if (match := layer_of.search(name)) and name[:match.end()] not in blocks:
+            blocks.append(name[:match.end()])
+    levels = block_levels(model, blocks)  # block prefix -> level, 1 = the one nearest the input
+    depth = max(levels.values(), default=0)
     groups: dict[tuple[int, bool], dict] = {}
     for name, param in named:
         match = layer_of.search(name)
         if match:
             level = levels[name[:match.end()]]
-        elif "embed" in name:  # BERT's embeddings, ResNet's embedder, ViT's patch embeddings
+        elif "embed" in name or "stem" in name:  # BERT's embeddings, ResNet's embedder, MobileNet's conv_stem
             level = 0
         else:
             level = depth + 1  # head and pooler: the full learning rate
@@ -203,6 +205,35 @@ def rng_untouched():
     finally:
         random.setstate(python)
         np.random.set_state(numpy)
+
+
+def block_levels(model, blocks: list[str]) -> dict[str, int]:
+    """A level per block; conv blocks share one per stage: the ``stages.N`` they sit in, else a run
+    of consecutive blocks with the same output channels."""
+    stage_of = re.compile(r"\.stages\.(\d+)\.")
+    levels: dict[str, int] = {}
+    previous = None
+    for prefix in blocks:
+        stage = _conv_stage(model, prefix, stage_of)
+        if stage is None or stage != previous or not levels:
+            levels[prefix] = len(set(levels.values())) + 1
+        else:
+            levels[prefix] = levels[blocks[blocks.index(prefix) - 1]]
+        previous = stage
+    return levels
+
+
+def _conv_stage(model, prefix: str, stage_of) -> object | None:
+    """What names the conv stage of the block at ``prefix`` (None for a block without a Conv2d)."""
+    try:
+        block = model.get_submodule(prefix.rstrip("."))
+    except AttributeError:
+        return None
+    convs = [m for m in block.modules() if isinstance(m, torch.nn.Conv2d)]
+    if not convs:
+        return None
+    match = stage_of.search(prefix)
+    return prefix[:match.end()] if match else convs[-1].out_channels
 
 
 def _fix_state_paths(checkpoint: Path, staging: str, root: str) -> None:

