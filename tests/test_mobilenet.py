@@ -162,12 +162,13 @@ def test_image_task_builds_mobilenet_with_pytorch_momentum(mobilenet_home, tmp_p
 
     from ftui.models.presets import resolve_model
     from ftui.trainer import task_image
+    from ftui.trainer.image_data import load_image_data
     from ftui.trainer.recipe import Recipe
 
     recipe = Recipe()
     recipe.task.type, recipe.data.train, recipe.data.image_size = "image-classification", "", 32
     recipe.data.train = str(image_folder(tmp_path / "imgs", n_per_class=3))
-    data = task_image.load_data(recipe.data, 0)
+    data = load_image_data(recipe.data, 0)
     parts = task_image.build(resolve_model("mobilenet-v2"), recipe, data)
     norms = [m for m in parts.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert len(norms) == 52 and {m.momentum for m in norms} == {0.1}
@@ -187,9 +188,12 @@ def test_image_runs_get_loader_workers_on_a_gpu_and_none_on_cpu(tmp_path):
     assert default_dataloader_workers("sequence-classification", cuda=True, cpus=64) == 0
 
     class Run:
+        path = tmp_path
         checkpoints = tmp_path / "checkpoints"
 
     recipe = Recipe()
     recipe.task.type = "image-classification"
     args = training_arguments(Run, recipe, "fp32")
     assert args.dataloader_num_workers == default_dataloader_workers("image-classification")
+    recipe.training_args = {"dataloader_num_workers": 3}  # the user's own setting wins
+    assert training_arguments(Run, recipe, "fp32").dataloader_num_workers == 3

@@ -18,7 +18,7 @@ from .distributed import world_size
 from .ftui_trainer import FtuiTrainer
 from .hf_args import check_names_and_types
 from .strategies import apply_strategy
-from .tasks import task_module
+from .tasks import TASKS, task_module
 from .trackers import check_installed, parse_report_to, set_env_defaults
 
 
@@ -115,7 +115,7 @@ def default_dataloader_workers(task: str, cuda: bool | None = None, cpus: int | 
     both). Text is tokenized once up front and needs none."""
     cuda = torch.cuda.is_available() if cuda is None else cuda
     cpus = (os.cpu_count() or 1) if cpus is None else cpus
-    if task != "image-classification" or not cuda:
+    if TASKS[task].inputs != "image" or not cuda:  # text is tokenized once, up front
         return 0
     return max(0, min(4, cpus // 2 - 1))
 
