@@ -19,7 +19,8 @@ def test_only_tui_imports_textual(package):
     import pkgutil
     import importlib
 
-    modules = [m.name for m in pkgutil.iter_modules(importlib.import_module(package).__path__, package + ".")]
+    # Every module of every layer below the package (trainer/engine, trainer/tasks, trainer/data).
+    modules = [m.name for m in pkgutil.walk_packages(importlib.import_module(package).__path__, package + ".")]
     modules = [m for m in modules if not m.endswith("__main__")]
     assert modules
     loaded = loaded_modules("".join(f"import {m}\n" for m in modules))

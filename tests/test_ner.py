@@ -239,7 +239,7 @@ def test_training_reports_entity_f1(ner_run):
 
 
 def test_headless_start_line_names_entity_types_not_every_tag(ner_run):
-    from ftui.trainer.console import format_event
+    from ftui.trainer.engine.console import format_event
 
     line = format_event(events_of(ner_run, "run_start")[0])
     assert "21 tags for entities company,facility,geo-loc" in line and "B-person" not in line

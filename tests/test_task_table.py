@@ -46,7 +46,7 @@ def test_every_layer_lists_the_tables_tasks(capsys):
 
 def test_each_task_resolves_to_implementations_of_its_protocols():
     from ftui.export.tasks import table_entry
-    from ftui.trainer.strategies import peft_task_type
+    from ftui.trainer.engine.strategies import peft_task_type
 
     for task in TASKS.values():
         assert peft_task_type(task.name) == task.peft_type
@@ -115,8 +115,8 @@ def test_a_new_entry_appears_in_the_cli_and_models_json(fake_task, capsys):
 def test_a_new_entry_reaches_trainer_export_predict_and_screens(fake_task, tmp_path):
     from ftui.export.predict_cli import run as predict
     from ftui.export.tasks import task_for
-    from ftui.trainer.script_run import infer_task
-    from ftui.trainer.strategies import peft_task_type
+    from ftui.trainer.engine.script_run import infer_task
+    from ftui.trainer.engine.strategies import peft_task_type
     from ftui.trainer.tasks import load_task_data, task_module
     from ftui.tui.commands import task_word
     from ftui.tui.export_screen import predict_command
