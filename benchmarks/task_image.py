@@ -67,7 +67,7 @@ def preprocessing_ms(model: Path, data: str, n: int = 200) -> float:
     from ftui.trainer.image_data import load_image_data
     from ftui.trainer.image_features import Augment, ImageClassificationDataset
     from ftui.trainer.recipe import DataSection
-    from ftui.trainer.task_image import load_image_processor
+    from ftui.trainer.tasks.image import load_image_processor
 
     class Ref:
         name, source = "bench", str(model)

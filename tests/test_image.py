@@ -188,7 +188,7 @@ def test_numpy_preprocessing_equals_the_hf_processor(processor, tmp_path):
 def test_image_size_overrides_the_processor(tiny_resnet):
     from transformers import MobileNetV2ImageProcessor
 
-    from ftui.trainer.task_image import load_image_processor, output_size, set_image_size
+    from ftui.trainer.tasks.image import load_image_processor, output_size, set_image_size
 
     class Ref:
         name, source = "tiny", str(tiny_resnet)

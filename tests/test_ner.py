@@ -154,7 +154,7 @@ def test_missing_demo_package_says_how_to_install(monkeypatch):
 def test_labels_go_on_the_first_sub_token_of_each_word(tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from ftui.trainer.task_ner import align_labels
+    from ftui.trainer.tasks.ner import align_labels
 
     assert align_labels([None, 0, 1, 1, 1, 2, None], [5, 3, 0]) == [-100, 5, 3, -100, -100, 0, -100]
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -165,7 +165,7 @@ def test_labels_go_on_the_first_sub_token_of_each_word(tiny_model_dir):
 
 
 def test_entity_metrics_follow_seqeval():
-    from ftui.trainer.task_ner import ner_metrics
+    from ftui.trainer.tasks.ner import ner_metrics
 
     names = ["B-LOC", "I-LOC", "B-PER", "O"]
     labels = np.array([[-100, 2, 3, 0, 1, -100], [-100, 0, -100, 3, -100, -100]])

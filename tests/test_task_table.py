@@ -164,7 +164,7 @@ def test_macro_f1_with_a_class_absent_from_validation_is_the_same_in_training_an
     from ftui.export.tasks import Examples
     from ftui.models.presets import resolve_model
     from ftui.trainer.recipe import load_recipe
-    from ftui.trainer.task_text import build
+    from ftui.trainer.tasks.text import build
     from ftui.trainer.tasks import load_task_data
 
     recipe = load_recipe(make_recipe())
@@ -201,7 +201,7 @@ def test_ner_entity_scores_are_the_same_in_training_and_export():
     from ftui.export.task_ner import TokenClassification
     from ftui.export.tasks import Examples
     from ftui.rundir.metrics import entity_scores
-    from ftui.trainer.task_ner import ner_metrics
+    from ftui.trainer.tasks.ner import ner_metrics
 
     names = ["B-LOC", "I-LOC", "B-PER", "O"]
     word_truth = [[2, 3, 0, 1], [0, 2]]

@@ -260,7 +260,7 @@ def test_image_models_get_adapters_and_a_trained_head(kind, tmp_path):
 
 def test_token_classification_lora(tmp_path, tiny_model_dir):
     """NER with LoRA: peft's TOKEN_CLS wrapping, a plain merged checkpoint that exports."""
-    pytest.importorskip("ftui.trainer.task_ner")
+    pytest.importorskip("ftui.trainer.tasks.ner")
     recipe = recipe_with(tmp_path, tiny_model_dir, "demo:wnut16", {"max_train_rows": 320},
                          task={"type": "token-classification"},
                          train={"strategy": "lora", "max_steps": 12, "eval_every": 12})
