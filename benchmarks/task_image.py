@@ -64,8 +64,8 @@ def resnet18(path: Path, side: int) -> int:
 
 def preprocessing_ms(model: Path, data: str, n: int = 200) -> float:
     """Mean ms per image of what each training item costs before the model: decode, crop, HF processor."""
-    from ftui.trainer.image_data import load_image_data
-    from ftui.trainer.image_features import Augment, ImageClassificationDataset
+    from ftui.trainer.data.image import load_image_data
+    from ftui.trainer.data.image_features import Augment, ImageClassificationDataset
     from ftui.trainer.recipe import DataSection
     from ftui.trainer.tasks.image import load_image_processor
 
@@ -171,7 +171,7 @@ def check_archs() -> None:
     from PIL import Image
 
     from ftui.export.pipeline import ExportOptions, run_export
-    from ftui.trainer.image_data import digits
+    from ftui.trainer.data.image import digits
 
     torch.set_num_threads(1)
     data = digits()

@@ -13,7 +13,7 @@ from conftest import events_of, ftui
 from test_trainer_bad_input import assert_one_line_error
 
 from ftui.trainer.errors import DataError
-from ftui.trainer.ner_data import TaggedDataset, load_ner_data, load_wnut16, read_tagged
+from ftui.trainer.data.ner import TaggedDataset, load_ner_data, load_wnut16, read_tagged
 from ftui.trainer.recipe import DataSection
 
 TRAIN_SENTENCES = 600  # the first 600 WNUT sentences: the tiny model reaches entity F1 > 0 in seconds

@@ -184,7 +184,7 @@ def test_macro_f1_with_a_class_absent_from_validation_is_the_same_in_training_an
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=40))
 def test_training_and_export_classification_metrics_agree(pairs):
     from ftui.export.metrics import compare
-    from ftui.trainer.features import classification_metrics
+    from ftui.trainer.data.features import classification_metrics
 
     truth = np.array([t for t, _ in pairs], dtype=np.int64)
     logits = np.eye(5)[[p for _, p in pairs]].reshape(len(pairs), 5)

@@ -48,8 +48,8 @@ def check_model(model_ref, recipe) -> None:
 def build(model_ref, recipe, data):
     from ftui.models.loading import load_for_classification
 
-    from ..features import classification_metrics
-    from ..image_features import Augment, ImageClassificationDataset, collate
+    from ..data.features import classification_metrics
+    from ..data.image_features import Augment, ImageClassificationDataset, collate
     from ..tasks import TASKS, TaskParts
 
     d = recipe.data
@@ -116,7 +116,7 @@ def output_size(processor) -> tuple[int, int]:
     """(height, width) of the pixel_values the processor makes (measured on a 64x48 image)."""
     from PIL import Image
 
-    from ..image_features import pixel_values
+    from ..data.image_features import pixel_values
 
     return tuple(pixel_values(processor, Image.new("RGB", (64, 48))).shape[1:])
 

@@ -11,8 +11,8 @@ import numpy as np
 
 from ftui.rundir.metrics import entity_scores
 
-from ..features import TokenizedDataset
-from ..ner_data import write_tagged_jsonl
+from ..data.features import TokenizedDataset
+from ..data.ner import write_tagged_jsonl
 
 IGNORE = -100  # the label id the loss and the metrics skip
 
