@@ -28,7 +28,7 @@ import torch
 from transformers import (AutoTokenizer, BertForSequenceClassification, DataCollatorWithPadding,
                           Trainer, TrainerCallback, TrainingArguments)
 
-from ftui.trainer.engine.callback import FtuiCallback
+from ftui.trainer import FtuiCallback  # the path the README gives
 
 p = argparse.ArgumentParser()
 p.add_argument("data"); p.add_argument("model"); p.add_argument("run"); p.add_argument("out")
