@@ -16,7 +16,7 @@ import sys
 
 CHILD = """
 import json, torch
-from ftui.trainer.hardware import GpuProbe
+from ftui.trainer.engine.hardware import GpuProbe
 n = torch.cuda.device_count()
 cuda = [str(torch.cuda.get_device_properties(i).uuid) for i in range(n)]
 block = torch.empty(2**30, dtype=torch.uint8, device="cuda:0") if n else None

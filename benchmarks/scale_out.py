@@ -49,7 +49,7 @@ def probe_allreduce(iterations: int = 2000) -> None:
     import torch
     import torch.distributed as dist
 
-    from ftui.trainer.stepsync import Decision, StepSync
+    from ftui.trainer.engine.stepsync import Decision, StepSync
 
     dist.init_process_group("gloo")
     sync = StepSync()

@@ -64,10 +64,10 @@ def loader_rate(model: Path, data: str, side: int, batch: int, workers: int, n: 
     """Images/s that torch's DataLoader delivers: decode, augment, HF processor, collate (no model)."""
     import torch
 
-    from ftui.trainer.image_data import load_image_data
-    from ftui.trainer.image_features import Augment, ImageClassificationDataset, collate
+    from ftui.trainer.data.image import load_image_data
+    from ftui.trainer.data.image_features import Augment, ImageClassificationDataset, collate
     from ftui.trainer.recipe import DataSection
-    from ftui.trainer.task_image import load_image_processor
+    from ftui.trainer.tasks.image import load_image_processor
 
     class Ref:
         name, source = "bench", str(model)
@@ -186,7 +186,7 @@ def check_archs() -> None:
     from PIL import Image
 
     from ftui.export.pipeline import ExportOptions, run_export
-    from ftui.trainer.image_data import digits
+    from ftui.trainer.data.image import digits
 
     torch.set_num_threads(1)
     data = digits()

@@ -31,7 +31,7 @@ WARMUP = 10
 def load_inputs(max_length: int = 128):
     from ftui.models.loading import load_tokenizer
     from ftui.models.presets import resolve_model
-    from ftui.trainer.data import load_task_data
+    from ftui.trainer.data.text import load_task_data
     from ftui.trainer.recipe import load_recipe
 
     recipe = load_recipe()
@@ -82,7 +82,7 @@ def variant_hf(args) -> dict:
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
     from ftui.models.loading import load_for_classification
-    from ftui.trainer.features import TokenizedDataset
+    from ftui.trainer.data.features import TokenizedDataset
 
     model_ref, data, tokenizer = load_inputs()
     model = load_for_classification(model_ref, data.label_names)

@@ -4,7 +4,7 @@ Every file HF's resume reads is checked, without torch and without unpickling an
 weights (safetensors header and length), the trainer state (parses, names its step), the
 optimizer, scheduler and RNG states (torch zip archives: CRCs intact, pickle stream complete,
 every tensor record it names present), and a LoRA checkpoint's adapter folder. There is no
-sampler state to check: ftui's batch order is a function of (seed, epoch) alone (trainer/sampling.py).
+sampler state to check: ftui's batch order is a function of (seed, epoch) alone (trainer/engine/sampling.py).
 """
 
 from __future__ import annotations

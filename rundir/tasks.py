@@ -1,7 +1,7 @@
 """The task table: every fine-tuning task ftui knows, declared once, and what each layer needs of it.
 
 Each ``Task`` names its metadata and the *module paths* of its implementations; the trainer
-(trainer/tasks.py), export (export/tasks.py), ``ftui predict`` and the cockpit find them here and
+(trainer/tasks/), export (export/tasks.py), ``ftui predict`` and the cockpit find them here and
 import them only when they are used. Adding a task is one entry in ``TASKS`` (and its demo data in
 ``DEMO_DATA``) plus its implementation modules: a ``TrainerSide`` module, an ``ExportSide``
 class and a ``PredictorSide`` module. Standard library only: export reads this table
@@ -42,19 +42,19 @@ class Task:
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("sequence-classification", "text", "one label per text (sentiment, topic, intent)",
          head="AutoModelForSequenceClassification", suffix="ForSequenceClassification", inputs="text",
-         reader="ftui.trainer.data:load_task_data", trainer="ftui.trainer.task_text",
+         reader="ftui.trainer.data.text:load_task_data", trainer="ftui.trainer.tasks.text",
          exporter="ftui.export.task_text:TextClassification", predictor="ftui.export.predictor",
          metrics=("accuracy", "f1_macro", "loss"), default_data="demo:tweets", default_model="minilm-l6",
          optimum_task="text-classification", peft_type="SEQ_CLS"),
     Task("token-classification", "ner", "one tag per word: named entities (NER), BIO tags",
          head="AutoModelForTokenClassification", suffix="ForTokenClassification", inputs="text",
-         reader="ftui.trainer.ner_data:load_ner_data", trainer="ftui.trainer.task_ner",
+         reader="ftui.trainer.data.ner:load_ner_data", trainer="ftui.trainer.tasks.ner",
          exporter="ftui.export.task_ner:TokenClassification", predictor="ftui.export.predictor_ner",
          metrics=("f1", "precision", "recall", "accuracy", "loss"), default_data="demo:wnut16",
          default_model="minilm-l6", optimum_task="token-classification", peft_type="TOKEN_CLS"),
     Task("image-classification", "image", "one label per image (ResNet, ConvNeXt, ViT, MobileNet)",
          head="AutoModelForImageClassification", suffix="ForImageClassification", inputs="image",
-         reader="ftui.trainer.image_data:load_image_data", trainer="ftui.trainer.task_image",
+         reader="ftui.trainer.data.image:load_image_data", trainer="ftui.trainer.tasks.image",
          exporter="ftui.export.task_image:ImageClassification", predictor="ftui.export.predictor_image",
          metrics=("accuracy", "f1_macro", "loss"), default_data="demo:digits", default_model="mobilenet-v2",
          optimum_task="image-classification", peft_type=None),

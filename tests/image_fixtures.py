@@ -28,7 +28,7 @@ def tiny_resnet(tmp_path_factory) -> Path:
 
 def digit_images(n_per_class: int, classes=range(10)) -> list[tuple[np.ndarray, str]]:
     """Real 8x8 digits from scikit-learn's bundled data, the first n of each class."""
-    from ftui.trainer.image_data import digits
+    from ftui.trainer.data.image import digits
 
     data, seen, out = digits(), {}, []
     for image, label in zip(data.images, data.labels):

@@ -22,7 +22,7 @@ def _die() -> None:
 def arm(step: int, where: str) -> None:
     from transformers import Trainer
 
-    from ftui.trainer.ftui_trainer import FtuiTrainer
+    from ftui.trainer.engine.ftui_trainer import FtuiTrainer
 
     if where == "step":
         training_step = FtuiTrainer.training_step

@@ -19,7 +19,7 @@ from test_trainer_commands import ack_of, long_run, wait_for  # noqa: F401  (lon
 from conftest import events_of, ftui
 from ftui.rundir.events import make_command, write_command
 from ftui.rundir.events_schema import COMMANDS, MAX_LR, check_command, check_event
-from ftui.trainer.commanding import CommandReader
+from ftui.trainer.engine.commanding import CommandReader
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=10),

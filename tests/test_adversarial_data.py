@@ -14,10 +14,10 @@ from PIL import Image
 
 from conftest import csv_text, events_of, ftui
 from ftui.rundir.errors import FtuiError
-from ftui.trainer.data import TextDataset, load_task_data, require_every_class, stratified_sample, stratified_split
+from ftui.trainer.data.text import TextDataset, load_task_data, require_every_class, stratified_sample, stratified_split
 from ftui.trainer.errors import DataError
-from ftui.trainer.image_data import load_image_data
-from ftui.trainer.ner_data import load_ner_data
+from ftui.trainer.data.image import load_image_data
+from ftui.trainer.data.ner import load_ner_data
 from ftui.trainer.recipe import DataSection
 from test_trainer_bad_input import assert_one_line_error
 

@@ -17,7 +17,7 @@ from ftui.export.errors import ExportError
 from ftui.export.task_image import ImageClassification
 from ftui.export.task_ner import load_tagged
 from ftui.rundir.errors import FtuiError
-from ftui.trainer.ner_data import read_tagged
+from ftui.trainer.data.ner import read_tagged
 from ftui.trainer.recipe import DataSection
 from test_trainer_bad_input import assert_one_line_error
 

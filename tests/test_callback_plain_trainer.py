@@ -28,7 +28,7 @@ import torch
 from transformers import (AutoTokenizer, BertForSequenceClassification, DataCollatorWithPadding,
                           Trainer, TrainerCallback, TrainingArguments)
 
-from ftui.trainer.callback import FtuiCallback
+from ftui.trainer import FtuiCallback  # the path the README gives
 
 p = argparse.ArgumentParser()
 p.add_argument("data"); p.add_argument("model"); p.add_argument("run"); p.add_argument("out")
@@ -212,7 +212,7 @@ def test_a_paused_plain_script_stays_alive_in_the_cockpit_and_resumes(plain_scri
 def test_run_start_reads_labels_and_task_from_any_model_config():
     from types import SimpleNamespace
 
-    from ftui.trainer.script_run import config_labels, infer_task
+    from ftui.trainer.engine.script_run import config_labels, infer_task
 
     assert config_labels(SimpleNamespace(id2label={"1": "pos", "0": "neg", "10": "odd"})) == ["neg", "pos", "odd"]
     assert config_labels(SimpleNamespace(id2label={"a": "x"})) == ["x"] and config_labels(None) == []
@@ -223,7 +223,7 @@ def test_run_start_reads_labels_and_task_from_any_model_config():
 
 
 def test_the_crash_guard_records_once_and_comes_off(monkeypatch):
-    from ftui.trainer.script_run import CrashGuard
+    from ftui.trainer.engine.script_run import CrashGuard
 
     seen = []
     monkeypatch.setattr(sys, "excepthook", lambda *a: seen.append("previous"))

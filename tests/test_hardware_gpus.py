@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ftui.rundir.events_schema import check_event
-from ftui.trainer.cuda_devices import PhysicalGpu, VisibleGpu, visible_devices
-from ftui.trainer.hardware import GpuProbe, HardwareSampler, _own_memory
+from ftui.trainer.engine.cuda_devices import PhysicalGpu, VisibleGpu, visible_devices
+from ftui.trainer.engine.hardware import GpuProbe, HardwareSampler, _own_memory
 from ftui.tui.hardware_pane import HardwareHistory, hardware_text
 
 UUIDS = ["GPU-aaaa1111-0000-0000-0000-000000000000", "GPU-bbbb2222-0000-0000-0000-000000000000",

@@ -18,7 +18,7 @@ from image_fixtures import assert_one_line_error, image_folder, tiny_resnet, tra
 from PIL import Image
 
 from ftui.trainer.errors import DataError
-from ftui.trainer.image_data import (DEMOS, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, fashion_mnist,
+from ftui.trainer.data.image import (DEMOS, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, fashion_mnist,
                                      load_image_data, read_idx)
 from ftui.trainer.recipe import DataSection
 
@@ -148,7 +148,7 @@ def test_mixed_sizes_and_modes_train(tmp_path, tiny_resnet):
 def test_trainer_and_bundle_decode_images_alike(tmp_path):
     """The trainer's open_image and the bundle's load_image must give the same RGB pixels (EXIF too)."""
     from ftui.export.predictor_image import load_image
-    from ftui.trainer.image_features import open_image
+    from ftui.trainer.data.image_features import open_image
 
     rng = np.random.default_rng(1)
     pixels = rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)
@@ -188,7 +188,7 @@ def test_numpy_preprocessing_equals_the_hf_processor(processor, tmp_path):
 def test_image_size_overrides_the_processor(tiny_resnet):
     from transformers import MobileNetV2ImageProcessor
 
-    from ftui.trainer.task_image import load_image_processor, output_size, set_image_size
+    from ftui.trainer.tasks.image import load_image_processor, output_size, set_image_size
 
     class Ref:
         name, source = "tiny", str(tiny_resnet)

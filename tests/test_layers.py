@@ -19,7 +19,8 @@ def test_only_tui_imports_textual(package):
     import pkgutil
     import importlib
 
-    modules = [m.name for m in pkgutil.iter_modules(importlib.import_module(package).__path__, package + ".")]
+    # Every module of every layer below the package (trainer/engine, trainer/tasks, trainer/data).
+    modules = [m.name for m in pkgutil.walk_packages(importlib.import_module(package).__path__, package + ".")]
     modules = [m for m in modules if not m.endswith("__main__")]
     assert modules
     loaded = loaded_modules("".join(f"import {m}\n" for m in modules))
@@ -48,6 +49,31 @@ def test_every_user_error_shares_one_root():
     for error in (ExportError, PredictorError, ModelError, CheckpointError, DataError, RecipeError, RunDirError):
         assert issubclass(error, FtuiError) and error("x").exit_code == 2
     assert TrainingFailed("x").exit_code == 1
+
+
+def test_the_trainer_package_is_light_and_hands_out_the_callback():
+    """``import ftui.trainer`` stays torch-free; ``from ftui.trainer import FtuiCallback`` (the
+    README's path) loads the engine's callback on first use."""
+    loaded = loaded_modules("import ftui.trainer, ftui.trainer.recipe")
+    assert not {"torch", "transformers"} & loaded
+    loaded = loaded_modules("from ftui.trainer import FtuiCallback\n"
+                            "from ftui.trainer.engine.callback import FtuiCallback as Engine\n"
+                            "assert FtuiCallback is Engine")
+    assert "transformers" in loaded
+    import ftui.trainer
+
+    with pytest.raises(AttributeError):
+        ftui.trainer.NoSuchThing
+
+
+def test_the_trainer_folders_show_its_layers():
+    """The engine, the tasks and the data each have a folder; only the recipe and errors stay on top."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "trainer"
+    assert {p.name for p in root.glob("*.py")} == {"__init__.py", "__main__.py", "recipe.py", "errors.py"}
+    for layer, module in (("engine", "session.py"), ("tasks", "text.py"), ("data", "text.py")):
+        assert (root / layer / "__init__.py").is_file() and (root / layer / module).is_file()
 
 
 def test_export_does_not_need_the_trainer():
@@ -122,3 +148,15 @@ def test_other_layers_import_no_moved_contract_module():
                      for p in (root / folder).rglob("*.py"))
     for old in ("trainer.events", "trainer.runstate", "trainer.rundir", "trainer.runsummary", "trainer.checkpoints"):
         assert f"ftui.{old} " not in text and f"ftui.{old}\n" not in text
+
+
+def test_every_package_folder_is_in_the_wheel():
+    """setuptools' package list is explicit: a sub-package missing from it would be left out of a wheel."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"ftui." + ".".join(init.parent.relative_to(root).parts)
+             for top in ("rundir", "models", "trainer", "export", "tui") for init in (root / top).rglob("__init__.py")}
+    assert found <= listed, found - listed

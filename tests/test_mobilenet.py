@@ -139,7 +139,7 @@ def test_batchnorm_momentum_keeps_the_pretrained_statistics(mobilenet_home):
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     from ftui.models.loading import fix_batchnorm_momentum
-    from ftui.trainer.image_data import digits
+    from ftui.trainer.data.image import digits
 
     processor = AutoImageProcessor.from_pretrained(mobilenet_home, use_fast=False)
     batch = processor(images=[Image.fromarray(a).convert("RGB") for a in digits().images[:8]],
@@ -161,8 +161,8 @@ def test_image_task_builds_mobilenet_with_pytorch_momentum(mobilenet_home, tmp_p
     from image_fixtures import image_folder
 
     from ftui.models.presets import resolve_model
-    from ftui.trainer import task_image
-    from ftui.trainer.image_data import load_image_data
+    from ftui.trainer.tasks import image as task_image
+    from ftui.trainer.data.image import load_image_data
     from ftui.trainer.recipe import Recipe
 
     recipe = Recipe()
@@ -178,7 +178,7 @@ def test_image_task_builds_mobilenet_with_pytorch_momentum(mobilenet_home, tmp_p
 def test_image_runs_get_loader_workers_on_a_gpu_and_none_on_cpu(tmp_path):
     """Decoding and augmenting overlap a GPU's step in worker processes; on CPU a worker only takes a core
     from the loop's own threads (benchmarks/task_image.py measures both)."""
-    from ftui.trainer.builder import default_dataloader_workers, training_arguments
+    from ftui.trainer.engine.builder import default_dataloader_workers, training_arguments
     from ftui.trainer.recipe import Recipe
 
     assert default_dataloader_workers("image-classification", cuda=True, cpus=16) == 4

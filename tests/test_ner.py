@@ -13,7 +13,7 @@ from conftest import events_of, ftui
 from test_trainer_bad_input import assert_one_line_error
 
 from ftui.trainer.errors import DataError
-from ftui.trainer.ner_data import TaggedDataset, load_ner_data, load_wnut16, read_tagged
+from ftui.trainer.data.ner import TaggedDataset, load_ner_data, load_wnut16, read_tagged
 from ftui.trainer.recipe import DataSection
 
 TRAIN_SENTENCES = 600  # the first 600 WNUT sentences: the tiny model reaches entity F1 > 0 in seconds
@@ -154,7 +154,7 @@ def test_missing_demo_package_says_how_to_install(monkeypatch):
 def test_labels_go_on_the_first_sub_token_of_each_word(tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from ftui.trainer.task_ner import align_labels
+    from ftui.trainer.tasks.ner import align_labels
 
     assert align_labels([None, 0, 1, 1, 1, 2, None], [5, 3, 0]) == [-100, 5, 3, -100, -100, 0, -100]
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -165,7 +165,7 @@ def test_labels_go_on_the_first_sub_token_of_each_word(tiny_model_dir):
 
 
 def test_entity_metrics_follow_seqeval():
-    from ftui.trainer.task_ner import ner_metrics
+    from ftui.trainer.tasks.ner import ner_metrics
 
     names = ["B-LOC", "I-LOC", "B-PER", "O"]
     labels = np.array([[-100, 2, 3, 0, 1, -100], [-100, 0, -100, 3, -100, -100]])
@@ -239,7 +239,7 @@ def test_training_reports_entity_f1(ner_run):
 
 
 def test_headless_start_line_names_entity_types_not_every_tag(ner_run):
-    from ftui.trainer.console import format_event
+    from ftui.trainer.engine.console import format_event
 
     line = format_event(events_of(ner_run, "run_start")[0])
     assert "21 tags for entities company,facility,geo-loc" in line and "B-person" not in line

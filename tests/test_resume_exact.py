@@ -307,7 +307,7 @@ def test_length_grouped_batches_depend_on_seed_and_epoch_alone():
     import torch
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    from ftui.trainer.sampling import EpochSeededLengthGroupedSampler
+    from ftui.trainer.engine.sampling import EpochSeededLengthGroupedSampler
 
     class Lengths:
         def __init__(self):
@@ -339,7 +339,7 @@ def test_evaluation_leaves_the_random_streams_as_it_found_them():
     import numpy as np
     import torch
 
-    from ftui.trainer.ftui_trainer import rng_untouched
+    from ftui.trainer.engine.ftui_trainer import rng_untouched
 
     torch.manual_seed(3)
     before = (torch.random.get_rng_state(), random.getstate(), np.random.get_state()[1].copy())

@@ -46,7 +46,7 @@ def test_every_layer_lists_the_tables_tasks(capsys):
 
 def test_each_task_resolves_to_implementations_of_its_protocols():
     from ftui.export.tasks import table_entry
-    from ftui.trainer.strategies import peft_task_type
+    from ftui.trainer.engine.strategies import peft_task_type
 
     for task in TASKS.values():
         assert peft_task_type(task.name) == task.peft_type
@@ -115,8 +115,8 @@ def test_a_new_entry_appears_in_the_cli_and_models_json(fake_task, capsys):
 def test_a_new_entry_reaches_trainer_export_predict_and_screens(fake_task, tmp_path):
     from ftui.export.predict_cli import run as predict
     from ftui.export.tasks import task_for
-    from ftui.trainer.script_run import infer_task
-    from ftui.trainer.strategies import peft_task_type
+    from ftui.trainer.engine.script_run import infer_task
+    from ftui.trainer.engine.strategies import peft_task_type
     from ftui.trainer.tasks import load_task_data, task_module
     from ftui.tui.commands import task_word
     from ftui.tui.export_screen import predict_command
@@ -164,7 +164,7 @@ def test_macro_f1_with_a_class_absent_from_validation_is_the_same_in_training_an
     from ftui.export.tasks import Examples
     from ftui.models.presets import resolve_model
     from ftui.trainer.recipe import load_recipe
-    from ftui.trainer.task_text import build
+    from ftui.trainer.tasks.text import build
     from ftui.trainer.tasks import load_task_data
 
     recipe = load_recipe(make_recipe())
@@ -184,7 +184,7 @@ def test_macro_f1_with_a_class_absent_from_validation_is_the_same_in_training_an
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=40))
 def test_training_and_export_classification_metrics_agree(pairs):
     from ftui.export.metrics import compare
-    from ftui.trainer.features import classification_metrics
+    from ftui.trainer.data.features import classification_metrics
 
     truth = np.array([t for t, _ in pairs], dtype=np.int64)
     logits = np.eye(5)[[p for _, p in pairs]].reshape(len(pairs), 5)
@@ -201,7 +201,7 @@ def test_ner_entity_scores_are_the_same_in_training_and_export():
     from ftui.export.task_ner import TokenClassification
     from ftui.export.tasks import Examples
     from ftui.rundir.metrics import entity_scores
-    from ftui.trainer.task_ner import ner_metrics
+    from ftui.trainer.tasks.ner import ner_metrics
 
     names = ["B-LOC", "I-LOC", "B-PER", "O"]
     word_truth = [[2, 3, 0, 1], [0, 2]]

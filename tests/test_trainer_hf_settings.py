@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 from conftest import events_of, ftui
 from ftui.trainer.errors import RecipeError
 from ftui.trainer.recipe import load_recipe
-from ftui.trainer.trackers import TRACKERS, is_installed
+from ftui.trainer.engine.trackers import TRACKERS, is_installed
 
 FAST = ("--max-train-rows", "96", "--set", "data.max_validation_rows=24")  # a few steps are enough
 
@@ -39,7 +39,7 @@ def test_tensorboard_holds_the_loss_and_training_args_reach_the_trainer(make_rec
 
 def refused(recipe_path, runs) -> str:
     """prepare_run's one-line RecipeError (exit code 2) for this recipe, with no run directory made."""
-    from ftui.trainer.session import prepare_run
+    from ftui.trainer.engine.session import prepare_run
 
     with pytest.raises(RecipeError) as caught:
         prepare_run(load_recipe(recipe_path))
@@ -94,7 +94,7 @@ def flags(**given) -> argparse.Namespace:
 
 
 def test_accelerate_config_sets_the_launch_and_flags_still_win(tmp_path, monkeypatch):
-    from ftui.trainer.distributed import Launch, launch_from_args
+    from ftui.trainer.engine.distributed import Launch, launch_from_args
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     assert launch_from_args(flags()) == Launch()  # no config file: ftui's defaults
@@ -110,7 +110,7 @@ def test_accelerate_config_sets_the_launch_and_flags_still_win(tmp_path, monkeyp
 def test_accelerate_mixed_precision_is_what_auto_picks_on_a_gpu(tmp_path, monkeypatch):
     import torch
 
-    from ftui.trainer.builder import pick_precision
+    from ftui.trainer.engine.builder import pick_precision
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -151,7 +151,7 @@ def test_ftui_init_writes_report_to_and_the_training_args_section(tmp_path):
 def test_tracker_files_default_into_the_run_but_the_users_choice_stands(tmp_path, monkeypatch):
     import os
 
-    from ftui.trainer.trackers import set_env_defaults
+    from ftui.trainer.engine.trackers import set_env_defaults
 
     monkeypatch.delenv("WANDB_DIR", raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
@@ -167,7 +167,7 @@ def test_tracker_files_default_into_the_run_but_the_users_choice_stands(tmp_path
 
 def test_an_unreadable_accelerate_config_is_one_line(tmp_path, monkeypatch):
     from ftui.rundir.errors import FtuiError
-    from ftui.trainer.distributed import launch_from_args
+    from ftui.trainer.engine.distributed import launch_from_args
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     write_accelerate_config(tmp_path, "num_processes: [2\n")

@@ -213,7 +213,7 @@ def test_targets_are_checked_on_the_loaded_model_too(tiny_model_dir):
 
     from ftui.trainer.errors import RecipeError
     from ftui.trainer.recipe import TrainSection
-    from ftui.trainer.strategies import apply_strategy, default_targets, head_modules
+    from ftui.trainer.engine.strategies import apply_strategy, default_targets, head_modules
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=3)
     assert default_targets(model) == ["query", "value"] and head_modules(model) == ["classifier"]
@@ -234,7 +234,7 @@ def test_image_models_get_adapters_and_a_trained_head(kind, tmp_path):
                               ViTForImageClassification)
 
     from ftui.trainer.recipe import TrainSection
-    from ftui.trainer.strategies import apply_strategy, default_targets, save_merged
+    from ftui.trainer.engine.strategies import apply_strategy, default_targets, save_merged
 
     torch.manual_seed(0)
     if kind == "vit":
@@ -260,7 +260,7 @@ def test_image_models_get_adapters_and_a_trained_head(kind, tmp_path):
 
 def test_token_classification_lora(tmp_path, tiny_model_dir):
     """NER with LoRA: peft's TOKEN_CLS wrapping, a plain merged checkpoint that exports."""
-    pytest.importorskip("ftui.trainer.task_ner")
+    pytest.importorskip("ftui.trainer.tasks.ner")
     recipe = recipe_with(tmp_path, tiny_model_dir, "demo:wnut16", {"max_train_rows": 320},
                          task={"type": "token-classification"},
                          train={"strategy": "lora", "max_steps": 12, "eval_every": 12})

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import csv_text, ftui
-from ftui.trainer.data import load_task_data, stratified_split
-from ftui.trainer.data import TextDataset
+from ftui.trainer.data.text import load_task_data, stratified_split
+from ftui.trainer.data.text import TextDataset
 from ftui.trainer.errors import RecipeError
 from ftui.trainer.recipe import DataSection, Recipe, from_dict, load_recipe, parse_override, template
 

@@ -46,7 +46,7 @@ def _tiny_weights(make_recipe):
 def test_llrd_gives_lower_layers_smaller_learning_rates(tiny_model_dir):
     from transformers import AutoModelForSequenceClassification
 
-    from ftui.trainer.ftui_trainer import llrd_param_groups
+    from ftui.trainer.engine.ftui_trainer import llrd_param_groups
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=3)
     groups = llrd_param_groups(model, lr=1e-3, weight_decay=0.01, decay=0.5)
@@ -69,7 +69,7 @@ def test_llrd_decays_a_conv_net_by_stage():
     """ResNet numbers its blocks per stage (stages.1.layers.0): the blocks of a stage share its level."""
     from transformers import ResNetConfig, ResNetForImageClassification
 
-    from ftui.trainer.ftui_trainer import llrd_param_groups
+    from ftui.trainer.engine.ftui_trainer import llrd_param_groups
 
     model = ResNetForImageClassification(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[2, 2],
                                                       layer_type="basic", num_labels=3))
@@ -106,7 +106,7 @@ def test_early_stopping_stops_on_a_plateau(make_recipe, tmp_path):
 def test_step_budget_and_epochs_follow_hf_trainer_arithmetic():
     from types import SimpleNamespace
 
-    from ftui.trainer.builder import planned_epochs, total_steps
+    from ftui.trainer.engine.builder import planned_epochs, total_steps
 
     t = SimpleNamespace(epochs=1.0, max_steps=-1, batch_size=32, grad_accum=1)
     assert total_steps(4000, 32, 1, 1.0, -1) == 125 and planned_epochs(4000, t) == 1.0

@@ -18,10 +18,10 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", action="store_true", help="one rank of a torchrun job")
     parser.add_argument("--launch", help="a JSON Launch (distributed.py); absent = one process")
     args = parser.parse_args(argv)
-    from .console import ConsolePrinter
-    from .distributed import Launch, global_rank, supervise
+    from .engine.console import ConsolePrinter
+    from .engine.distributed import Launch, global_rank, supervise
     from .errors import FtuiError
-    from .session import execute
+    from .engine.session import execute
 
     try:
         launch = Launch.from_json(args.launch) if args.launch else Launch()

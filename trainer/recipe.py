@@ -3,7 +3,7 @@
 Sections and keys are the dataclasses below; ``ftui init`` writes them as a commented template.
 Unknown keys, wrong types and bad values are one-line ``RecipeError``s. No torch here.
 ``[training_args]`` is the one free-form section: TrainingArguments fields ftui does not set
-itself, checked against transformers in ``trainer/hf_args.py`` before a run directory exists.
+itself, checked against transformers in ``trainer/engine/hf_args.py`` before a run directory exists.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import RecipeError
-from .hf_args import check_not_owned
+from .engine.hf_args import check_not_owned
 from .tasks import DEFAULT_TASK, DEMO_DATA, TASKS
-from .trackers import parse_report_to
+from .engine.trackers import parse_report_to
 
 
 @dataclass

@@ -35,7 +35,7 @@ def _toml_value(value) -> str:
 
 
 def train(args) -> int:
-    from ftui.trainer.distributed import launch_from_args
+    from ftui.trainer.engine.distributed import launch_from_args
 
     if args.json and not args.headless:
         raise _usage("--json goes with --headless")
@@ -46,11 +46,11 @@ def train(args) -> int:
         return _join(args, launch)
     overrides = _overrides(args)
     if not args.headless:
-        from ftui.trainer.launch import spawn_trainer
+        from ftui.trainer.engine.launch import spawn_trainer
 
         run_path = spawn_trainer(args.recipe, overrides, _runs_dir_override(args), args.name, launch)
         return _cockpit(run_path, started_here=True)
-    from ftui.trainer.session import prepare_run
+    from ftui.trainer.engine.session import prepare_run
 
     run = prepare_run(_recipe(args))
     return _headless(run.path, False, launch, args)
@@ -70,18 +70,18 @@ def _recipe(args):
 def _headless(run_path, resume: bool, launch, args) -> int:
     """In this terminal: in-process for one process, else as the supervisor of a torchrun job."""
     if launch.distributed:
-        from ftui.trainer.distributed import supervise
+        from ftui.trainer.engine.distributed import supervise
 
         return supervise(Path(run_path), resume, launch)
-    from ftui.trainer.console import ConsolePrinter
-    from ftui.trainer.session import execute
+    from ftui.trainer.engine.console import ConsolePrinter
+    from ftui.trainer.engine.session import execute
 
     return execute(run_path, resume=resume, listeners=[ConsolePrinter(as_json=args.json)], argv=sys.argv)
 
 
 def _join(args, launch) -> int:
     """A node of rank > 0: waits for node 0 to prepare the run on the shared filesystem, then joins."""
-    from ftui.trainer.distributed import supervise, wait_for_run_dir
+    from ftui.trainer.engine.distributed import supervise, wait_for_run_dir
 
     if not args.name:
         raise _usage("--node-rank > 0 needs the same --name as node 0 (all nodes must agree on the run)")
@@ -92,13 +92,13 @@ def _join(args, launch) -> int:
 
 
 def _resume(args, launch) -> int:
-    from ftui.trainer.session import resume_run
+    from ftui.trainer.engine.session import resume_run
 
     if args.recipe or _overrides(args):
         raise _usage("--resume continues a run with its own recipe; drop the recipe and overrides")
     run = resume_run(args.resume)
     if not args.headless:
-        from ftui.trainer.launch import start_detached
+        from ftui.trainer.engine.launch import start_detached
 
         start_detached(run.path, resume=True, launch=launch)
         return _cockpit(run.path, started_here=True)

@@ -128,7 +128,7 @@ class HomeScreen(Screen):
     def _spawn(self) -> None:
         spawn = self.spawn
         if spawn is None:
-            from ftui.trainer.launch import spawn_trainer as spawn
+            from ftui.trainer.engine.launch import spawn_trainer as spawn
         try:
             path = spawn(None, [], self.runs_dir)
         except Exception as e:  # a user error (bad default, no space): say it, stay home

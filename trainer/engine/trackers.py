@@ -12,7 +12,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from .errors import RecipeError
+from ..errors import RecipeError
 
 # tracker -> groups of modules: the tracker is installed when every module of some group is.
 TRACKERS: dict[str, tuple[tuple[str, ...], ...]] = {

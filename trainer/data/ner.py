@@ -22,9 +22,9 @@ from ftui.rundir.conll import CONLL_SUFFIXES, check_tag
 from ftui.rundir.conll import read_conll as read_conll_sentences
 from ftui.rundir.tables import read_json_lines, read_parquet, read_text, word_list
 
-from .data import TaskData, decoding
-from .errors import DataError
-from .recipe import DataSection
+from .text import TaskData, decoding
+from ..errors import DataError
+from ..recipe import DataSection
 
 TABLE_SUFFIXES = (".jsonl", ".json", ".parquet")
 DEMO = "demo:wnut16"

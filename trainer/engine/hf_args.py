@@ -17,7 +17,7 @@ import typing
 
 from ftui.rundir.errors import first_line
 
-from .errors import RecipeError
+from ..errors import RecipeError
 
 # TrainingArguments field -> where ftui's recipe sets it (or why ftui decides it).
 OWNED = {

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ftui.rundir.tasks import TASKS
 
-from .errors import RecipeError
-from .recipe import Recipe
+from ..errors import RecipeError
+from ..recipe import Recipe
 
 
 def check_model_files(recipe: Recipe, model_ref) -> dict | None:
@@ -35,7 +35,7 @@ def check_model_loads(recipe: Recipe, model_ref) -> None:
     """transformers loads the config and the task's tokenizer or image processor (imports torch)."""
     from ftui.models.loading import load_config
 
-    from .tasks import task_module
+    from ..tasks import task_module
 
     load_config(model_ref, recipe.model.trust_remote_code)
     task_module(recipe.task.type).check_model(model_ref, recipe)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from .image_data import ImageDataset
+from .image import ImageDataset
 
 # Random resized crop: the kept area's share and the crop's aspect-ratio range (torchvision's
 # RandomResizedCrop defaults, with a milder scale: fine-tuning images are usually already framed).

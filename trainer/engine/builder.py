@@ -18,7 +18,7 @@ from .distributed import world_size
 from .ftui_trainer import FtuiTrainer
 from .hf_args import check_names_and_types
 from .strategies import apply_strategy
-from .tasks import TASKS, task_module
+from ..tasks import TASKS, task_module
 from .trackers import check_installed, parse_report_to, set_env_defaults
 
 

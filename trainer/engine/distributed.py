@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ftui.rundir.layout import RunDir
 
-from .errors import FtuiError
+from ..errors import FtuiError
 
 
 @dataclass(frozen=True)

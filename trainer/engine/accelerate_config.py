@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from .errors import FtuiError
+from ..errors import FtuiError
 
 MULTI_PROCESS = ("MULTI_GPU", "MULTI_CPU", "MULTI_NPU", "MULTI_XPU", "MULTI_MLU", "MULTI_MUSA", "MULTI_HPU",
                  "MULTI_SDAA", "MULTI_NEURON", "DEEPSPEED", "FSDP", "MEGATRON_LM")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from .errors import RecipeError
+from ..errors import RecipeError
 
 # Models whose position embeddings fix the input side: data.image_size must equal config.image_size.
 FIXED_SIZE_MODELS = ("vit", "deit", "beit", "dinov2")
@@ -48,9 +48,9 @@ def check_model(model_ref, recipe) -> None:
 def build(model_ref, recipe, data):
     from ftui.models.loading import fix_batchnorm_momentum, load_for_classification
 
-    from .features import classification_metrics
-    from .image_features import Augment, ImageClassificationDataset, collate
-    from .tasks import TASKS, TaskParts
+    from ..data.features import classification_metrics
+    from ..data.image_features import Augment, ImageClassificationDataset, collate
+    from ..tasks import TASKS, TaskParts
 
     d = recipe.data
     processor = load_image_processor(model_ref, recipe.model.trust_remote_code, d.image_size)
@@ -117,7 +117,7 @@ def output_size(processor) -> tuple[int, int]:
     """(height, width) of the pixel_values the processor makes (measured on a 64x48 image)."""
     from PIL import Image
 
-    from .image_features import pixel_values
+    from ..data.image_features import pixel_values
 
     return tuple(pixel_values(processor, Image.new("RGB", (64, 48))).shape[1:])
 

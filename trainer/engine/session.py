@@ -17,10 +17,10 @@ from ftui.rundir.events import EventLog, NullEventLog
 from ftui.rundir.layout import (RunDir, create_run, folder_size, list_checkpoints, open_run, write_atomic,
                                 write_pidfile)
 
-from .errors import FtuiError, RunDirError, TrainingFailed
+from ..errors import FtuiError, RunDirError, TrainingFailed
 from .distributed import global_rank, world_size
-from .recipe import Recipe, load_recipe, to_toml, validate
-from .tasks import load_task_data, task_module
+from ..recipe import Recipe, load_recipe, to_toml, validate
+from ..tasks import load_task_data, task_module
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "nan_halted": 3, "failed": 1}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from ftui.models.errors import first_line
 from ftui.rundir.tasks import DEFAULT_TASK, TASKS
 
-from .errors import CheckpointError, RecipeError
+from ..errors import CheckpointError, RecipeError
 
 # Attention projections to adapt when peft knows no defaults for the model type (BERT-likes, ViT,
 # DistilBERT, T5-likes, LLaMA-likes): the first pair the model has wins.

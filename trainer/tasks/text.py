@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .data import write_jsonl
+from ..data.text import write_jsonl
 
 
 def write_validation(data, run) -> None:
@@ -22,8 +22,8 @@ def build(model_ref, recipe, data):
 
     from ftui.models.loading import load_for_classification, load_tokenizer
 
-    from .features import TokenizedDataset, classification_metrics
-    from .tasks import TASKS, TaskParts
+    from ..data.features import TokenizedDataset, classification_metrics
+    from ..tasks import TASKS, TaskParts
 
     trust = recipe.model.trust_remote_code
     tokenizer = load_tokenizer(model_ref, trust)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ftui.rundir.layout import RunDir
 
-from .recipe import load_recipe, parse_override
+from ..recipe import load_recipe, parse_override
 
 
 def spawn_trainer(recipe_path: str | None, overrides: list[str], runs_dir: Path | None = None,

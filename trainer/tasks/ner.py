@@ -11,8 +11,8 @@ import numpy as np
 
 from ftui.rundir.metrics import entity_scores
 
-from .features import TokenizedDataset
-from .ner_data import write_tagged_jsonl
+from ..data.features import TokenizedDataset
+from ..data.ner import write_tagged_jsonl
 
 IGNORE = -100  # the label id the loss and the metrics skip
 
@@ -32,7 +32,7 @@ def build(model_ref, recipe, data):
 
     from ftui.models.loading import load_for_classification
 
-    from .tasks import TASKS, TaskParts
+    from ..tasks import TASKS, TaskParts
 
     trust = recipe.model.trust_remote_code
     tokenizer = word_tokenizer(model_ref, trust)

@@ -25,8 +25,8 @@ import numpy as np
 from ftui.rundir.images import IMAGE_SUFFIXES
 from ftui.rundir.tables import SUFFIXES, label_value, read_records, require_columns, text_value
 
-from .data import TaskData, class_labels, decoding, require_every_class, stratified_sample, stratified_split
-from .errors import DataError
+from .text import TaskData, class_labels, decoding, require_every_class, stratified_sample, stratified_split
+from ..errors import DataError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",

@@ -1,6 +1,6 @@
 """The trainer's side of the task table (ftui.rundir.tasks): what each task plugs into the shared engine.
 
-A task's trainer module (``Task.trainer``: task_text, task_ner, task_image) is a ``TrainerSide``:
+A task's trainer module (``Task.trainer``: tasks/text.py, tasks/ner.py, tasks/image.py) is a ``TrainerSide``:
 
     write_validation(data, run) -> None       the validation split into run/data/, for `ftui export`
     check_model(model_ref, recipe) -> None    before a run dir exists: the tokenizer or image processor loads
