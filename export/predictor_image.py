@@ -19,11 +19,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 try:  # inside the ftui package
+    from .image_decode import ImageModeError, decode
     from .predictor import PredictorError, cli_main, read_inputs, _first_line, open_session, read_manifest, softmax
-except ImportError:  # standalone in a bundle folder, beside predictor.py
+except ImportError:  # standalone in a bundle folder, beside predictor.py and image_decode.py
+    from image_decode import ImageModeError, decode
     from predictor import PredictorError, cli_main, read_inputs, _first_line, open_session, read_manifest, softmax
 
 # HF image processors whose steps this module reproduces (the export's preprocessing gate proves it).
@@ -149,14 +151,15 @@ def center_crop(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def load_image(path) -> Image.Image:
-    """An RGB image: EXIF orientation applied, then PIL's convert("RGB") (grey replicated, alpha dropped);
-    a missing or undecodable file is a one-line PredictorError."""
+    """An RGB image, decoded as training decoded it (image_decode.py: EXIF orientation, 16-bit scaled to
+    8, grey replicated, alpha dropped); a missing, undecodable or refused file is a one-line PredictorError."""
     path = Path(path)
     if not path.is_file():
         raise PredictorError(f"{path}: no such image file")
     try:
-        with Image.open(path) as image:
-            return ImageOps.exif_transpose(image).convert("RGB")
+        return decode(path)
+    except ImageModeError as e:
+        raise PredictorError(f"{path}: {e}") from None
     except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ... for bad files
         raise PredictorError(f"{path}: not a readable image ({_first_line(e)})") from None
 

@@ -32,7 +32,7 @@ PROCESSOR_FILE = "preprocessor_config.json"
 class ImageClassification(ExportTask):
     # Exported and validated by tests/test_image.py (resnet) and benchmarks/task_image.py --check-archs.
     model_types = ("resnet", "convnext", "vit", "deit", "mobilenet_v2", "swin")
-    support_modules = ("predictor.py",)
+    support_modules = ("predictor.py", "image_decode.py")
 
     def check_checkpoint(self, checkpoint: Path, config: dict) -> None:
         self.pre = read_preprocessing(checkpoint)

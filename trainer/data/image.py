@@ -134,6 +134,7 @@ def check_decodable(data: ImageDataset) -> None:
     """Every file image must decode: a one-line DataError now rather than a crash mid-run."""
     from PIL import Image
 
+    from ftui.export.image_decode import ImageModeError, check_mode_and_shape
     from ftui.models.errors import first_line
 
     for source in data.images:
@@ -142,6 +143,9 @@ def check_decodable(data: ImageDataset) -> None:
         try:
             with Image.open(source) as image:
                 image.verify()
+                check_mode_and_shape(image)  # the header's mode and size: no pixels decoded
+        except ImageModeError as e:
+            raise DataError(f"{source}: {e}") from None
         except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ... for bad files
             raise DataError(f"{source}: not a readable image ({first_line(e)})") from None
 

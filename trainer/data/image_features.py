@@ -12,7 +12,9 @@ import math
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
+
+from ftui.export.image_decode import decode
 
 from .image import ImageDataset
 
@@ -23,16 +25,10 @@ CROP_RATIO = (3 / 4, 4 / 3)
 
 
 def open_image(source) -> Image.Image:
-    """An RGB PIL image from a path or a uint8 array.
-
-    Kept identical to ``ftui.export.predictor_image.load_image`` (tests/test_image.py checks both give
-    the same pixels): EXIF orientation applied, then PIL's convert("RGB") as transformers' convert_to_rgb
-    does (grey is replicated, alpha dropped, palettes expanded).
-    """
-    if isinstance(source, np.ndarray):
-        return Image.fromarray(source).convert("RGB")
-    with Image.open(source) as image:
-        return ImageOps.exif_transpose(image).convert("RGB")
+    """An RGB PIL image from a path or an array, by the decoder every image bundle carries
+    (ftui.export.image_decode: EXIF orientation, 16-bit scaled to 8, grey replicated, alpha dropped),
+    so training and the exported model see the same pixels."""
+    return decode(source)
 
 
 class Augment:
