@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ftui.rundir.tasks import DEFAULT_TASK, TASKS
 
+from .config_overrides import NO_DROPOUT, config_overrides
 from .errors import ModelError, first_line
 from .presets import ResolvedModel
 
@@ -28,12 +29,14 @@ def load_config(model: ResolvedModel, trust_remote_code: bool = False):
 
 
 def load_for_classification(model: ResolvedModel, labels: list[str], trust_remote_code: bool = False,
-                            head: str = TASKS[DEFAULT_TASK].head):
+                            head: str = TASKS[DEFAULT_TASK].head, dropout: float = NO_DROPOUT,
+                            config_keys: dict | None = None):
     """A model with a classification ``head`` (an AutoModelFor... name: sequence, token or image
     classification) initialised from the pretrained weights.
 
     The head is new (sized to ``labels``); ``id2label``/``label2id`` travel in its config so
-    every checkpoint and export knows the label names.
+    every checkpoint and export knows the label names. ``dropout`` and ``config_keys`` (the recipe's
+    model.dropout and [model_config]) are set on the config first (models/config_overrides.py).
     """
     import transformers
     from transformers import AutoConfig
@@ -45,6 +48,8 @@ def load_for_classification(model: ResolvedModel, labels: list[str], trust_remot
             model.source, num_labels=len(labels), id2label=id2label,
             label2id={v: k for k, v in id2label.items()}, trust_remote_code=trust_remote_code,
         )
+        for key, value in config_overrides(config.to_dict(), dropout, config_keys or {}, model.name).items():
+            setattr(config, key, value)
         # "Some weights were newly initialized" is expected for a new head: say it ourselves once.
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()

@@ -2,8 +2,10 @@
 
 Sections and keys are the dataclasses below; ``ftui init`` writes them as a commented template.
 Unknown keys, wrong types and bad values are one-line ``RecipeError``s. No torch here.
-``[training_args]`` is the one free-form section: TrainingArguments fields ftui does not set
-itself, checked against transformers in ``trainer/engine/hf_args.py`` before a run directory exists.
+Two sections are free-form: ``[training_args]``, TrainingArguments fields ftui does not set itself
+(checked against transformers in ``trainer/engine/hf_args.py``), and ``[model_config]``, keys of the
+model's config.json (checked against it in ``models/config_overrides.py``), both before a run
+directory exists.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .engine.trackers import parse_report_to
 class ModelSection:
     name: str = ""                   # preset (ftui models), local HF folder, or hub id; empty = the task's default
     trust_remote_code: bool = False  # run code shipped with a hub model: only for models you trust
+    dropout: float = -1.0            # every dropout probability in the model's config; -1 = the model's own
 
 
 @dataclass
@@ -64,6 +67,7 @@ class TrainSection:
     warmup_ratio: float = 0.06
     scheduler: str = "linear"        # linear | cosine | constant_with_warmup
     weight_decay: float = 0.01
+    label_smoothing: float = 0.0     # share of the target spread over the other classes (0 = off)
     max_grad_norm: float = 1.0
     precision: str = "auto"          # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
     strategy: str = "full"           # full | frozen (head only) | llrd (layer-wise lr decay) | lora
@@ -109,6 +113,7 @@ class Recipe:
     checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
     run: RunSection = field(default_factory=RunSection)
     training_args: dict = field(default_factory=dict)  # free-form: {TrainingArguments field: value}
+    model_config: dict = field(default_factory=dict)  # free-form: {model config.json key: value}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -132,6 +137,8 @@ NON_NEGATIVE = {("data", "max_train_rows"), ("data", "max_validation_rows"), ("t
 RANGES = {
     ("train", "warmup_ratio"): (lambda v: 0 <= v <= 1, "in [0, 1] (a share of the training steps)"),
     ("train", "lora_dropout"): (lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("train", "label_smoothing"): (lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("model", "dropout"): (lambda v: v == -1 or 0 <= v < 1, "-1 (the model's own) or a probability in [0, 1)"),
     ("train", "llrd_decay"): (lambda v: 0 < v <= 1, "in (0, 1]"),
     ("data", "validation_fraction"): (lambda v: 0 < v < 1, "between 0 and 1"),
     ("train", "max_steps"): (lambda v: v == -1 or v > 0, "-1 (train for train.epochs) or greater than 0"),
@@ -140,7 +147,7 @@ RANGES = {
     ("data", "image_size"): (lambda v: v <= 8192, "at most 8192 pixels"),
 }
 INT_MAX = 2**31 - 1  # counts and sizes reach torch and numpy as C ints: more than this is a typo
-FREE_SECTIONS = ("training_args",)  # tables of any keys; every other section is a dataclass
+FREE_SECTIONS = ("training_args", "model_config")  # tables of any keys; every other section is a dataclass
 TYPED_SECTIONS = tuple(f.name for f in fields(Recipe) if f.name not in FREE_SECTIONS)
 
 
@@ -411,6 +418,10 @@ TRAINING_ARGS_TEMPLATE = [
     "# optim = \"adafactor\"",
     "# gradient_checkpointing = true",
     "# torch_compile = true",
+    "",
+    "[model_config]                     # keys of the model's config.json, set before it loads; e.g.",
+    "# hidden_dropout_prob = 0.2",
+    "# attention_probs_dropout_prob = 0.2",
     "",
 ]
 

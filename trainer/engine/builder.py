@@ -94,6 +94,7 @@ def training_kwargs(run_path, recipe, precision: str, group_by_length: bool | No
         learning_rate=t.lr, per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.eval_batch_size, gradient_accumulation_steps=t.grad_accum,
         warmup_ratio=t.warmup_ratio, lr_scheduler_type=t.scheduler, weight_decay=t.weight_decay,
+        label_smoothing_factor=t.label_smoothing,
         max_grad_norm=t.max_grad_norm, bf16=precision == "bf16", fp16=precision == "fp16",
         group_by_length=t.group_by_length if group_by_length is None else group_by_length, logging_strategy="steps", logging_steps=t.logging_steps,
         logging_first_step=True, logging_nan_inf_filter=False,  # ftui shows NaN, never hides it

@@ -34,6 +34,7 @@ OWNED = {
     "warmup_ratio": "train.warmup_ratio",
     "lr_scheduler_type": "train.scheduler",
     "weight_decay": "train.weight_decay",
+    "label_smoothing_factor": "train.label_smoothing",
     "max_grad_norm": "train.max_grad_norm",
     "bf16": "train.precision", "fp16": "train.precision",
     "group_by_length": "train.group_by_length",

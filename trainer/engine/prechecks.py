@@ -1,5 +1,6 @@
-"""The model, checked before a run directory exists: its files, its config, its tokenizer or image
-processor, and ``data.max_length`` against its position embeddings; then the trainer's settings
+"""The model, checked before a run directory exists: its files, its config (and the recipe's
+model.dropout and [model_config] against it), its tokenizer or image processor, and
+``data.max_length`` against its position embeddings; then the trainer's settings
 (trackers, [training_args]). Bad ones are one-line errors."""
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ def check_model_files(recipe: Recipe, model_ref) -> dict | None:
     """Cheap (no transformers): config.json parses, the weights header is intact, max_length fits.
     Returns the config, or None for a hub model not downloaded yet."""
     from ftui.models.checks import check_model_files as check_files
+    from ftui.models.config_overrides import config_overrides
 
     config = check_files(model_ref)
+    if config is not None:  # model.dropout and [model_config] name keys this config has
+        config_overrides(config, recipe.model.dropout, recipe.model_config, model_ref.name)
     task = TASKS.get(recipe.task.type)
     if config is not None and task is not None and task.inputs == "text":  # tokenized: max_length applies
         check_max_length(config, model_ref.name, recipe.data.max_length)

@@ -37,6 +37,15 @@ class TaskParts:
     info: dict = field(default_factory=dict)  # extra run_start fields (mean_tokens, image_size, ...)
 
 
+def load_model(model_ref, recipe, label_names: list[str]):
+    """The pretrained model with the task's head, the recipe's dropout and [model_config] applied."""
+    from ftui.models.loading import load_for_classification
+
+    return load_for_classification(model_ref, label_names, recipe.model.trust_remote_code,
+                                   head=TASKS[recipe.task.type].head, dropout=recipe.model.dropout,
+                                   config_keys=recipe.model_config)
+
+
 def task_module(name: str) -> TrainerSide:
     """The task's trainer module, imported on first use."""
     return resolve(TASKS[name].trainer)

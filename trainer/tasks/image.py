@@ -46,16 +46,15 @@ def check_model(model_ref, recipe) -> None:
 
 
 def build(model_ref, recipe, data):
-    from ftui.models.loading import fix_batchnorm_momentum, load_for_classification
+    from ftui.models.loading import fix_batchnorm_momentum
 
     from ..data.features import classification_metrics
     from ..data.image_features import Augment, ImageClassificationDataset, collate
-    from ..tasks import TASKS, TaskParts
+    from ..tasks import TaskParts, load_model
 
     d = recipe.data
     processor = load_image_processor(model_ref, recipe.model.trust_remote_code, d.image_size)
-    model = load_for_classification(model_ref, data.label_names, recipe.model.trust_remote_code,
-                                    head=TASKS[recipe.task.type].head)
+    model = load_model(model_ref, recipe, data.label_names)
     fix_batchnorm_momentum(model)
     side = output_size(processor)
     _check_size(model.config, side, d.image_size)

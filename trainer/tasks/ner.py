@@ -30,13 +30,11 @@ def build(model_ref, recipe, data):
     import torch
     from transformers import DataCollatorForTokenClassification
 
-    from ftui.models.loading import load_for_classification
-
-    from ..tasks import TASKS, TaskParts
+    from ..tasks import TaskParts, load_model
 
     trust = recipe.model.trust_remote_code
     tokenizer = word_tokenizer(model_ref, trust)
-    model = load_for_classification(model_ref, data.label_names, trust, head=TASKS[recipe.task.type].head)
+    model = load_model(model_ref, recipe, data.label_names)
     train_set = TaggedTokenDataset(data.train, tokenizer, data.label_names, recipe.data.max_length)
     val_set = TaggedTokenDataset(data.validation, tokenizer, data.label_names, recipe.data.max_length)
     names = list(data.label_names)

@@ -20,14 +20,14 @@ def build(model_ref, recipe, data):
     import torch
     from transformers import DataCollatorWithPadding
 
-    from ftui.models.loading import load_for_classification, load_tokenizer
+    from ftui.models.loading import load_tokenizer
 
     from ..data.features import TokenizedDataset, classification_metrics
-    from ..tasks import TASKS, TaskParts
+    from ..tasks import TaskParts, load_model
 
     trust = recipe.model.trust_remote_code
     tokenizer = load_tokenizer(model_ref, trust)
-    model = load_for_classification(model_ref, data.label_names, trust, head=TASKS[recipe.task.type].head)
+    model = load_model(model_ref, recipe, data.label_names)
     train_set = TokenizedDataset(data.train, tokenizer, data.label_names, recipe.data.max_length)
     val_set = TokenizedDataset(data.validation, tokenizer, data.label_names, recipe.data.max_length)
     return TaskParts(
