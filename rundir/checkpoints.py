@@ -18,8 +18,8 @@ from pathlib import Path
 from .errors import CheckpointError
 from .layout import RunDir, list_checkpoints
 
-ADAPTER_DIR = "adapter"  # trainer/strategies.ADAPTER_DIR (rundir imports no trainer module)
-CHECKPOINT_STATE = "ftui_state.json"  # trainer/callback.CHECKPOINT_STATE
+ADAPTER_DIR = "adapter"  # in a LoRA checkpoint: what peft saved (trainer/engine/strategies.py), what resume loads
+CHECKPOINT_STATE = "ftui_state.json"  # early stopping and best as of the checkpoint's step (callback/best.py)
 TORCH_ARCHIVES = ("optimizer.pt", "scheduler.pt")
 
 

@@ -14,10 +14,11 @@ module of the pretrained weights are a one-line RecipeError there, not a failed 
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
-from ftui.models.errors import first_line
+from ftui.models.checks import read_safetensors_header
+from ftui.models.errors import ModelError, first_line
+from ftui.rundir.checkpoints import ADAPTER_DIR  # in a LoRA checkpoint: what peft saved, what resume loads
 from ftui.rundir.tasks import DEFAULT_TASK, TASKS
 
 from ..errors import CheckpointError, RecipeError
@@ -25,7 +26,6 @@ from ..errors import CheckpointError, RecipeError
 # Attention projections to adapt when peft knows no defaults for the model type (BERT-likes, ViT,
 # DistilBERT, T5-likes, LLaMA-likes): the first pair the model has wins.
 FALLBACK_TARGETS = (("query", "value"), ("q_proj", "v_proj"), ("q_lin", "v_lin"), ("q", "v"))
-ADAPTER_DIR = "adapter"                 # in a LoRA checkpoint: what peft saved, what resume loads
 ADAPTER_FILE = "adapter_model.safetensors"
 ADAPTER_FILES = (ADAPTER_FILE, "adapter_config.json", "README.md")
 
@@ -180,10 +180,8 @@ def weight_shapes(folder: Path) -> dict[str, list] | None:
         single = folder / "model.safetensors"
         if not single.is_file():
             return None
-        with open(single, "rb") as f:
-            (length,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(length))
-    except (OSError, ValueError, KeyError, struct.error):
+        header = read_safetensors_header(single, str(folder))
+    except (OSError, ValueError, KeyError, ModelError):
         return None  # a broken weights file gets its own error when the model loads
     return {k: v.get("shape", []) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ftui.rundir.checkpoints import CHECKPOINT_STATE  # in each checkpoint: early stopping and best as of its step
 from ftui.rundir.layout import BEST_POINTER, RunDir, write_atomic
-
-CHECKPOINT_STATE = "ftui_state.json"  # in each checkpoint: early stopping and best as of its step
 
 
 class BestTracker:
