@@ -106,12 +106,11 @@ async def test_int8_export_runs_from_the_screen_and_writes_the_bundle(tiny_run, 
         assert [line.split()[2] for line in screen.lines][:3] == ["load", "validate", "export"]
         assert "quantize" in {line.split()[2] for line in screen.lines} and screen.lines[-1].split()[2] == "done"
         report_text = str(screen.query_one("#export-body").render())
-        assert "ftui export: PASS" in report_text and "int8" in report_text and "model.int8.onnx" in report_text
+        assert "ftui export: PASS" in report_text and "int8" in report_text and "onnx/model_quantized.onnx" in report_text
         assert "latency" not in report_text  # benchmark off, as ticked
         bundle = tiny_run / "export" / "bundle"
         assert 'ftui predict run/export/bundle "some text"' in widget_text(app, "#export-bundle")
-        assert (bundle / "model.int8.onnx").is_file() and (bundle / "model.onnx").is_file()
-        assert not (bundle / "model.O2.onnx").exists()
+        assert sorted(p.name for p in bundle.rglob("*.onnx")) == ["model.onnx", "model_quantized.onnx"]
         report = json.loads((bundle / "report.json").read_text())
         assert report["passed"] and [v["name"] for v in report["variants"]] == ["fp32", "int8"]
         assert report["benchmark"]["rows"] == []
