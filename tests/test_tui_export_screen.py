@@ -125,7 +125,7 @@ async def test_esc_cancels_a_running_export_and_the_earlier_bundle_stays(tiny_ru
     finish(tiny_run)
     assert run_export(ExportOptions(tiny_run, benchmark=False, threads=1)).passed
     bundle = tiny_run / "export" / "bundle"
-    before = {p.name: p.read_bytes() for p in bundle.iterdir()}
+    before = {p.relative_to(bundle): p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
     go, started = hold_exports(monkeypatch)
     app = open_cockpit(tiny_run)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -140,7 +140,7 @@ async def test_esc_cancels_a_running_export_and_the_earlier_bundle_stays(tiny_ru
         await wait_for(pilot, lambda: not screen.running, EXPORT_TIMEOUT, what="the export to stop")
         await wait_for(pilot, lambda: "cancelled" in widget_text(app, "#export-status"), what="the cancelled line")
         assert "anyearlierbundle" in squeeze(widget_text(app, "#export-status")) and "Traceback" not in screen_text(app)
-        assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
+        assert {p.relative_to(bundle): p.read_bytes() for p in bundle.rglob("*") if p.is_file()} == before
         assert [p.name for p in bundle.parent.iterdir()] == ["bundle"]
         await pilot.press("escape")  # over: esc leaves
         await wait_for(pilot, lambda: isinstance(app.screen, CockpitScreen), what="CockpitScreen")
