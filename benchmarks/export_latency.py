@@ -86,14 +86,15 @@ def measure_latency(report: dict, bundle: Path, threads: int, seconds: float):
 
     from ftui.export.benchmark import Budget, benchmark
     from ftui.export.data import load_examples
-    from ftui.export.predictor import open_session
+    from ftui.export.predictor import model_file, open_session, read_manifest
     from ftui.export.task_text import BENCHMARK_SEQUENCE as SEQUENCE, fixed_inputs
 
     model = AutoModelForSequenceClassification.from_pretrained(report["checkpoint"], dtype=torch.float32).eval()
     texts, _ = load_examples(Path(report["data"]), report["labels"])
-    names = [i.name for i in open_session(bundle / "model.onnx").get_inputs()]
+    manifest = read_manifest(bundle)  # onnx/model.onnx, or model.onnx in a bundle from before the onnx/ folder
+    variants = {f"ort-{v}": model_file(bundle, manifest, v) for v in ("fp32", "int8")}
+    names = [i.name for i in open_session(variants["ort-fp32"]).get_inputs()]
     inputs = fixed_inputs(bundle, texts, names, SEQUENCE)
-    variants = {"ort-fp32": bundle / "model.onnx", "ort-int8": bundle / "model.int8.onnx"}
     load_before = os.getloadavg()
     rows = benchmark(model, variants, inputs, threads, Budget(seconds=seconds, min_iters=10, max_iters=2000))
     rows += cpu_time_rows(model, variants, inputs[1])
@@ -113,7 +114,7 @@ def cpu_time_rows(model, variants: dict[str, Path], inputs: dict, calls: int = 4
     import numpy as np
     import torch
 
-    from ftui.export.predictor import open_session
+    from ftui.export.predictor import model_file, open_session, read_manifest
 
     old = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -13,6 +13,11 @@ from .errors import ExportError
 from .report import ExportReport
 
 MANIFEST = "bundle.json"
+ONNX_FOLDER = "onnx"
+# transformers.js picks a file by dtype: "fp32" loads onnx/model.onnx, "q8" onnx/model_quantized.onnx.
+# Other variants go beside them as onnx/model_<variant>.onnx (its `model_file_name` option).
+JS_FILE_NAMES = {"fp32": "model.onnx", "int8": "model_quantized.onnx"}
+TOKENIZER_CONFIG = "tokenizer_config.json"
 
 
 STAGING = ".bundle.partial-"  # + pid: where an export writes until it is complete
@@ -84,8 +89,47 @@ def write_manifest(bundle: Path, labels: list[str], models: dict[str, str], defa
     (bundle / "labels.json").write_text(json.dumps(labels, ensure_ascii=False) + "\n")
 
 
+def relocate_models(bundle: Path, report: ExportReport) -> None:
+    """Moves each variant from where the pipeline wrote it (flat, model.int8.onnx) into onnx/ under the names
+    transformers.js loads; the report's file names and default model follow, so bundle.json names the new paths."""
+    (bundle / ONNX_FOLDER).mkdir(exist_ok=True)
+    moved = {}
+    for v in report.variants:
+        target = f"{ONNX_FOLDER}/{JS_FILE_NAMES.get(v.name, f'model_{v.name}.onnx')}"
+        (bundle / v.file).rename(bundle / target)
+        sidecar = bundle / f"{v.file}_data"  # external weights (models over 2 GB) keep the name the graph refers to
+        if sidecar.is_file():
+            sidecar.rename(bundle / ONNX_FOLDER / sidecar.name)
+        moved[v.file], v.file = target, target
+    report.default_model = moved.get(report.default_model, report.default_model)
+
+
+def align_tokenizer_files(bundle: Path, max_length: int) -> None:
+    """Makes every tokenizer file say the bundle's max_length: optimum's and transformers' pipelines
+    (truncation=True) and transformers.js truncate at tokenizer_config.json's model_max_length, which a
+    checkpoint often leaves at the base model's 512 while ftui truncates at the recipe's max_length."""
+    if not (bundle / "tokenizer.json").is_file():
+        return
+    config = _read_json(bundle / TOKENIZER_CONFIG, {})
+    config["model_max_length"] = max_length
+    if "max_length" in config:  # a saved call argument; kept, but not left disagreeing
+        config["max_length"] = max_length
+    (bundle / TOKENIZER_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    tokenizer = _read_json(bundle / "tokenizer.json", {})
+    if isinstance(tokenizer.get("truncation"), dict) and tokenizer["truncation"].get("max_length") != max_length:
+        tokenizer["truncation"]["max_length"] = max_length
+        (bundle / "tokenizer.json").write_text(json.dumps(tokenizer, indent=2, ensure_ascii=False) + "\n")
+
+
+def _read_json(path: Path, default: dict) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else default
+
+
 def finish_bundle(bundle: Path, report: ExportReport, recipe: Path | None, task) -> None:
-    """Copies the recipe and the task's standalone predictor, writes the reports and the README."""
+    """Copies the recipe and the task's standalone predictor, aligns the tokenizer files with bundle.json's
+    max_length, writes the reports and the README."""
+    if report.max_length:
+        align_tokenizer_files(bundle, report.max_length)
     if recipe is not None:
         shutil.copy2(recipe, bundle / "recipe.toml")
     shutil.copy2(task.predictor_file, bundle / "predict.py")

@@ -25,8 +25,10 @@ Progress = Callable[[str, str], None]
 # and (for transformers on CPU) fastest first. With one, the fastest passing variant at batch 1 wins:
 # onnxruntime's dynamic int8 convolutions, for one, are slower than fp32 on CPU.
 PREFERENCE = ("int8", "O2", "O1", "fp32")
-# Errors of a disk that cannot take the bundle: one line for the user, not a traceback.
-WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO, errno.EFBIG)
+# Errors of a disk that cannot take the bundle: one line for the user, not a traceback. EBUSY and EPERM:
+# a bundle folder that is a (read-only) mount point or immutable cannot be renamed aside at publish.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO, errno.EFBIG, errno.EBUSY,
+                errno.EPERM)
 
 
 @dataclass
@@ -116,7 +118,7 @@ class _Export:
         self.progress(stage, message)
 
     def stages(self) -> None:
-        from .bundle import finish_bundle
+        from .bundle import finish_bundle, relocate_models
 
         self.say("load", f"loading {self.source.checkpoint}")
         model = self.task.load_pytorch(self.source.checkpoint)
@@ -131,6 +133,7 @@ class _Export:
             self.benchmark(model)
         self.report.default_model = self.default_model()
         self.report.timings = {**self.timings, "total_s": time.perf_counter() - self.start}
+        relocate_models(self.bundle, self.report)  # into onnx/, where transformers.js looks
         self.write_manifest()
         finish_bundle(self.bundle, self.report, self.source.recipe, self.task)
 

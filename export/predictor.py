@@ -67,7 +67,7 @@ class Predictor:
         manifest = read_manifest(self.bundle, "max_length")
         self.labels: list[str] = manifest["labels"]
         self.max_length: int = int(manifest["max_length"])
-        self.model_path = self.bundle / (model or manifest["default_model"])
+        self.model_path = model_file(self.bundle, manifest, model)
         self.tokenizer = load_tokenizer(self.bundle / "tokenizer.json", self.max_length,
                                         manifest.get("pad_token", "[PAD]"))
         self.session = open_session(self.model_path, threads)
@@ -104,6 +104,18 @@ def encode_texts(tokenizer: Tokenizer, texts: list[str], input_names: list[str])
     if unknown:
         raise PredictorError(f"the model wants inputs this predictor cannot make: {unknown}")
     return {name: arrays[name]() for name in input_names}
+
+
+def model_file(bundle: Path, manifest: dict, model: str | None = None) -> Path:
+    """The ONNX file to load: ``model`` as a variant of bundle.json's models map (fp32, O2, int8) or as a
+    path inside the bundle, else the default model. Paths are read as bundle.json writes them, so bundles
+    with flat files (model.int8.onnx, before the onnx/ folder) load as before."""
+    models = manifest.get("models") if isinstance(manifest.get("models"), dict) else {}
+    path = bundle / models.get(model, model or manifest["default_model"])
+    if not path.is_file() and models:
+        have = ", ".join(f"{name} ({file})" for name, file in models.items())
+        raise PredictorError(f"{path}: no such ONNX model; this bundle has {have}")
+    return path
 
 
 def open_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
@@ -229,7 +241,7 @@ def cli_main(argv, default_bundle, make_predictor, read_inputs, format_line, des
     p = OneLineParser(description=description)
     p.add_argument("inputs", nargs="*", metavar=inputs)
     p.add_argument("--bundle", default=str(default_bundle or Path.cwd()), help="bundle folder")
-    p.add_argument("--model", help="ONNX file in the bundle (default: the bundle's chosen variant)")
+    p.add_argument("--model", help="a variant (fp32, O2, int8) or ONNX file of the bundle (default: the bundle's chosen one)")
     p.add_argument("--file", help=f"{inputs} one a line ('-' for stdin)")
     p.add_argument("--json", action="store_true", help="JSON lines with every score")
     args = p.parse_args(argv)

@@ -23,10 +23,10 @@ from PIL import Image
 
 try:  # inside the ftui package
     from .image_decode import ImageModeError, decode
-    from .predictor import PredictorError, cli_main, read_inputs, _first_line, open_session, read_manifest, softmax
+    from .predictor import PredictorError, cli_main, read_inputs, _first_line, model_file, open_session, read_manifest, softmax
 except ImportError:  # standalone in a bundle folder, beside predictor.py and image_decode.py
     from image_decode import ImageModeError, decode
-    from predictor import PredictorError, cli_main, read_inputs, _first_line, open_session, read_manifest, softmax
+    from predictor import PredictorError, cli_main, read_inputs, _first_line, model_file, open_session, read_manifest, softmax
 
 # HF image processors whose steps this module reproduces (the export's preprocessing gate proves it).
 SUPPORTED = ("ConvNextImageProcessor", "ViTImageProcessor", "DeiTImageProcessor", "BitImageProcessor",
@@ -172,7 +172,7 @@ class ImagePredictor:
         manifest = read_manifest(self.bundle, "preprocessing")
         self.labels: list[str] = manifest["labels"]
         self.preprocessing = ImagePreprocessing.from_manifest(manifest["preprocessing"])
-        self.model_path = self.bundle / (model or manifest["default_model"])
+        self.model_path = model_file(self.bundle, manifest, model)
         self.session = open_session(self.model_path, threads)
         self.input_name = self.session.get_inputs()[0].name
 

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 try:
-    from .predictor import PredictorError, cli_main, load_tokenizer, open_session, read_manifest, read_texts, softmax
+    from .predictor import PredictorError, cli_main, load_tokenizer, model_file, open_session, read_manifest, read_texts, softmax
 except ImportError:  # standalone in a bundle folder: predictor.py sits beside this file
-    from predictor import PredictorError, cli_main, load_tokenizer, open_session, read_manifest, read_texts, softmax
+    from predictor import PredictorError, cli_main, load_tokenizer, model_file, open_session, read_manifest, read_texts, softmax
 
 
 class TokenPredictor:
@@ -39,7 +39,7 @@ class TokenPredictor:
         self.max_length = int(manifest["max_length"])
         self.tokenizer = load_tokenizer(self.bundle / "tokenizer.json", self.max_length,
                                         manifest.get("pad_token", "[PAD]"))
-        self.session = open_session(self.bundle / (model or manifest["default_model"]), threads)
+        self.session = open_session(model_file(self.bundle, manifest, model), threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def words(self, text: str) -> list[tuple[str, int, int]]:

@@ -83,15 +83,16 @@ class ExportReport:
         return f", max_length {self.max_length}" if spec is None or spec.inputs == "text" else ""
 
     def _validation_table(self) -> list[str]:
+        width = max([len("model.safetensors")] + [len(v.file) for v in self.variants]) + 3  # onnx/model_quantized.onnx
         heads = "".join(f"  {h:>6}" for h, _ in self.columns)
-        head = f"{'validation':<12}{'file':<20}{'size':>9}  {'max|Δ|':>8}  {'mean|Δ|':>8}  {'agree':>7}{heads}  {'drop':>6}"
+        head = f"{'validation':<12}{'file':<{width}}{'size':>9}  {'max|Δ|':>8}  {'mean|Δ|':>8}  {'agree':>7}{heads}  {'drop':>6}"
         pt = self.pytorch
         cells = lambda m: "".join(f"  {100 * m.get(k, 0):6.2f}" for _, k in self.columns)  # noqa: E731
-        rows = [head, f"{'pytorch':<12}{'model.safetensors':<20}{_mb(pt.get('size_bytes', 0)):>9}  {'':>8}  {'':>8}  "
+        rows = [head, f"{'pytorch':<12}{'model.safetensors':<{width}}{_mb(pt.get('size_bytes', 0)):>9}  {'':>8}  {'':>8}  "
                       f"{'':>7}{cells(pt)}  {'':>6}"]
         for v in self.variants:
             m = v.metrics
-            rows.append(f"{v.name:<12}{v.file:<20}{_mb(v.size_bytes):>9}  {m['max_abs_diff']:8.1e}  {m['mean_abs_diff']:8.1e}  "
+            rows.append(f"{v.name:<12}{v.file:<{width}}{_mb(v.size_bytes):>9}  {m['max_abs_diff']:8.1e}  {m['mean_abs_diff']:8.1e}  "
                         f"{100 * m['label_agreement']:6.2f}%{cells(m)}  {m['accuracy_drop_pts']:6.2f}")
         rows += [f"  {v.name}: {v.note}" for v in self.variants if v.note]
         return rows

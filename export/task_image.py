@@ -104,7 +104,8 @@ class ImageClassification(ExportTask):
         return {"preprocessing": self.pre.to_manifest(), "image_size": list(self.pre.output_size())}
 
     def readme_usage(self, report) -> str:
-        return IMAGE_USAGE.format(default_model=report.default_model, size="x".join(map(str, self.pre.output_size())))
+        return IMAGE_USAGE.format(default_model=report.default_model, default_file=Path(report.default_model).name,
+                                 size="x".join(map(str, self.pre.output_size())))
 
 
 def read_preprocessing(folder: Path) -> ImagePreprocessing:
@@ -206,7 +207,7 @@ IMAGE_USAGE = """## Run it (needs only `pip install onnxruntime numpy pillow`)
 
     python predict.py cat.jpg dog.png             # inside this folder
     python predict.py --file images.txt --json    # one image path a line; JSON with every label's score
-    python predict.py --model model.onnx cat.jpg  # pick another ONNX file of the bundle
+    python predict.py --model fp32 cat.jpg       # another variant (fp32, O2, int8) or ONNX file
 
 From Python:
 
@@ -215,7 +216,8 @@ From Python:
 
 With ftui installed: `ftui predict path/to/bundle cat.jpg`.
 
-With optimum: `ORTModelForImageClassification.from_pretrained("path/to/bundle", file_name="{default_model}")`
+With optimum: `ORTModelForImageClassification.from_pretrained("path/to/bundle", file_name="{default_file}")`
+(optimum finds a file by its name in the bundle's folders)
 and `AutoImageProcessor.from_pretrained("path/to/bundle")`.
 
 Images are turned to RGB (EXIF orientation applied), resized and cropped to {size} and normalized

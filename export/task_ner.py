@@ -74,7 +74,8 @@ class TokenClassification(TextClassification):
         return [batch, sequence, n_labels]  # a tag per token
 
     def readme_usage(self, report) -> str:
-        return NER_USAGE.format(default_model=report.default_model, max_length=report.max_length)
+        return NER_USAGE.format(default_model=report.default_model, default_file=Path(report.default_model).name,
+                                 max_length=report.max_length)
 
 
 def load_tagged(path: Path, labels: list[str]) -> tuple[list[list[str]], list[list[int]]]:
@@ -148,7 +149,7 @@ NER_USAGE = """## Run it (needs only `pip install onnxruntime tokenizers numpy`)
 
     python predict.py "Pretty bad storm near the Empire State Building"   # inside this folder
     python predict.py --file texts.txt --json     # one text a line; JSON with spans, scores and word tags
-    python predict.py --model model.onnx "text"   # pick another ONNX file of the bundle
+    python predict.py --model fp32 "text"        # another variant (fp32, O2, int8) or ONNX file
 
 Each line reads `text  →  [type entity text] ...`. From Python:
 
@@ -158,7 +159,8 @@ Each line reads `text  →  [type entity text] ...`. From Python:
 
 With ftui installed: `ftui predict path/to/bundle "some text"`.
 
-With optimum: `ORTModelForTokenClassification.from_pretrained("path/to/bundle", file_name="{default_model}")`
+With optimum: `ORTModelForTokenClassification.from_pretrained("path/to/bundle", file_name="{default_file}")`
+(optimum finds a file by its name in the bundle's folders)
 and `AutoTokenizer.from_pretrained("path/to/bundle")`.
 
 A text is split into words by the tokenizer's own pre-tokenizer, the words are tokenized with

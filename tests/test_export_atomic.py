@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -100,3 +102,43 @@ def test_a_bundle_moved_aside_by_a_dead_export_is_put_back(tmp_path):
     bundle, staging = prepare_bundle_dir(output)
     assert (bundle / "bundle.json").read_text() == "{}"
     assert sorted(p.name for p in output.iterdir()) == sorted(["bundle", staging.name, ".bundle.partial-notapid"])
+
+
+def read_only(folder: Path, argv: list[str]) -> list[str] | None:
+    """``argv`` run with ``folder`` read-only: a read-only bind mount in a private mount namespace as root
+    (root writes through permission bits), mode 555 otherwise; None where neither can be had."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return argv
+    if shutil.which("unshare") and subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0:
+        mount = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+        return ["unshare", "-m", "sh", "-c", mount, str(folder), *argv]
+    return None
+
+
+def export_command(run: Path, output: Path) -> list[str]:
+    return [sys.executable, "-m", "ftui.tui.cli", "export", str(run), "--onnx", "--no-benchmark", "--threads", "1",
+            "--output", str(output)]
+
+
+@pytest.mark.parametrize("where", ["output", "bundle"])
+def test_a_read_only_bundle_folder_is_one_line_and_keeps_the_previous_bundle(tiny_run, published, where):
+    """Read-only output folder: refused before any work. Read-only bundle folder (a mount point): the
+    finished export cannot be renamed into place, so it is dropped and the old bundle stays."""
+    if where == "bundle" and os.geteuid() != 0:
+        pytest.skip("a read-only bundle folder needs a mount point (root); mode 555 does not stop its rename")
+    before = snapshot(published / "bundle")
+    folder = published if where == "output" else published / "bundle"
+    argv = read_only(folder, export_command(tiny_run, published))
+    if argv is None:
+        pytest.skip("no way to make a folder read-only here: running as root without mount namespaces (unshare -m)")
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    finally:
+        folder.chmod(0o755)
+    err = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    expected = "cannot write the export there" if where == "output" else "any earlier bundle there is unchanged"
+    assert err[-1].startswith(f"ftui: {published}") and expected in err[-1], err  # progress lines come before it
+    assert snapshot(published / "bundle") == before
+    assert [p.name for p in published.iterdir()] == ["bundle"]

@@ -66,8 +66,9 @@ def test_int8_with_a_big_accuracy_drop_fails_its_gate_after_trying_each_scheme(t
     int8 = report["variants"][-1]
     assert int8["metrics"]["accuracy_drop_pts"] > 10 and int8["metrics"]["label_agreement"] < 0.9
     # The failed variant is kept for inspection but is not what predict uses.
-    assert (bundle / "model.int8.onnx").is_file() and report["default_model"] == "model.onnx"
-    assert not list(bundle.glob("model.int8.*.onnx"))
+    assert report["default_model"] == "onnx/model.onnx"
+    assert sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*.onnx")) == \
+        ["onnx/model.onnx", "onnx/model_quantized.onnx"]  # the other schemes' files are gone
 
 
 def test_int8_falls_back_to_fp32_embeddings_when_int8_embeddings_cost_too_much(tiny_run, monkeypatch):
@@ -89,15 +90,15 @@ def test_int8_falls_back_to_fp32_embeddings_when_int8_embeddings_cost_too_much(t
     assert [(t["scheme"], t["passed"]) for t in report.int8_tried] == \
         [("per-channel", False), ("per-tensor", False), ("fp32-embeddings", True)]
     int8 = report.variants[-1]
-    assert int8.file == "model.int8.onnx" and "fp32 embeddings" in int8.note
-    assert report.default_model == "model.int8.onnx"
+    assert int8.file == "onnx/model_quantized.onnx" and "fp32 embeddings" in int8.note
+    assert report.default_model == "onnx/model_quantized.onnx"
 
 
 def test_fp32_embeddings_keep_the_word_table_and_quantize_the_matmuls(tiny_run, tmp_path):
     from ftui.export.pipeline import ExportOptions, run_export
     from ftui.export.variants import INT8_SCHEMES, has_embedding_tables, quantize_int8
 
-    fp32 = run_export(ExportOptions(tiny_run, benchmark=False, threads=1, output=tmp_path)).bundle_path / "model.onnx"
+    fp32 = run_export(ExportOptions(tiny_run, benchmark=False, threads=1, output=tmp_path)).bundle_path / "onnx" / "model.onnx"
     assert has_embedding_tables(fp32)
     graphs = {s.name: onnx.load(str(quantize_int8(fp32, tmp_path / f"{s.name}.onnx", s))).graph for s in INT8_SCHEMES}
     for name, graph in graphs.items():

@@ -28,7 +28,7 @@ def test_fp32_export_end_to_end(tiny_run, tiny_checkpoint, validation_rows, caps
     out = capsys.readouterr().out
     assert code == 0, out
     bundle = tiny_run / "export" / "bundle"
-    for name in ("model.onnx", "tokenizer.json", "tokenizer_config.json", "labels.json", "config.json",
+    for name in ("onnx/model.onnx", "tokenizer.json", "tokenizer_config.json", "labels.json", "config.json",
                  "recipe.toml", "report.json", "report.txt", "README.md", "predict.py", "bundle.json"):
         assert (bundle / name).is_file(), name
     report = json.loads((bundle / "report.json").read_text())
@@ -55,8 +55,8 @@ def test_variants_are_validated_and_benchmarked(exported_run):
     assert [v.name for v in report.variants] == ["fp32", "O2", "int8"]
     bundle = report.bundle_path
     files = {v.name: v.file for v in report.variants}
-    assert files == {"fp32": "model.onnx", "O2": "model.O2.onnx", "int8": "model.int8.onnx"}
-    assert sorted(p.name for p in bundle.glob("*.onnx")) == sorted(files.values())
+    assert files == {"fp32": "onnx/model.onnx", "O2": "onnx/model_O2.onnx", "int8": "onnx/model_quantized.onnx"}
+    assert sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*.onnx*")) == sorted(files.values())
     int8 = report.variants[2]
     assert int8.size_bytes < 0.6 * report.variants[0].size_bytes  # weights really are 8-bit
     assert int8.metrics["max_abs_diff"] > 0  # a different model, not a copy of fp32
@@ -86,7 +86,7 @@ def test_report_text_and_json_agree(exported_run):
     assert data["passed"] == report.passed and data["default_model"] == report.default_model
     assert [v["name"] for v in data["variants"]] == ["fp32", "O2", "int8"]
     manifest = json.loads((report.bundle_path / "bundle.json").read_text())
-    assert manifest["models"] == {"fp32": "model.onnx", "O2": "model.O2.onnx", "int8": "model.int8.onnx"}
+    assert manifest["models"] == {v.name: v.file for v in report.variants}
     assert manifest["default_model"] == report.default_model and manifest["max_length"] == 64
     readme = (report.bundle_path / "README.md").read_text()
     assert "python predict.py" in readme and "ORTModelForSequenceClassification" in readme

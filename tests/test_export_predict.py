@@ -27,7 +27,7 @@ def texts(validation_rows):
 
 
 def test_fp32_predictor_labels_match_pytorch(bundle, texts, tiny_checkpoint):
-    results = Predictor(bundle, model="model.onnx").predict(texts)
+    results = Predictor(bundle, model="fp32").predict(texts)
     expected = pytorch_predictions(tiny_checkpoint, texts)
     labels = json.loads((bundle / "labels.json").read_text())
     assert [r["label"] for r in results] == [labels[i] for i in expected]
@@ -53,11 +53,12 @@ def test_optimum_loads_the_bundle(bundle, texts):
 
     tok = AutoTokenizer.from_pretrained(bundle)
     enc = tok(texts, truncation=True, max_length=64, padding=True, return_tensors="np")
-    for file in ("model.onnx", "model.int8.onnx"):
+    for variant, file in (("fp32", "model.onnx"), ("int8", "model_quantized.onnx")):
+        # optimum matches file_name against the names of every .onnx file under the bundle (onnx/ here)
         model = ORTModelForSequenceClassification.from_pretrained(bundle, file_name=file)
         logits = model(**enc).logits
         # One batch on both sides: dynamic int8 picks its activation scale per batch.
-        ours = Predictor(bundle, model=file).logits(texts, batch_size=len(texts))
+        ours = Predictor(bundle, model=variant).logits(texts, batch_size=len(texts))
         assert np.allclose(np.asarray(logits), ours, atol=1e-5), file
         assert model.config.id2label[0] == "negative"
 

@@ -80,7 +80,7 @@ def test_fp32_bundle_predicts_what_pytorch_predicts(exported, digits_run):
 
     bundle = exported["bundle"]
     images = sorted((digits_run / "data" / "validation").glob("*.png"))[:40]
-    results = ImagePredictor(bundle, model="model.onnx").predict(images)
+    results = ImagePredictor(bundle, model="fp32").predict(images)
     checkpoint = Path(exported["report"]["checkpoint"])
     processor = AutoImageProcessor.from_pretrained(checkpoint, use_fast=False)
     model = AutoModelForImageClassification.from_pretrained(checkpoint).eval()

@@ -321,7 +321,7 @@ TEXTS = ["Pretty bad storm here last evening near the Empire State Building",
 def test_fp32_predictor_tags_words_as_pytorch_does(ner_bundle, ner_run):
     from ftui.export.predictor_ner import TokenPredictor
 
-    predictor = TokenPredictor(ner_bundle, model="model.onnx")
+    predictor = TokenPredictor(ner_bundle, model="fp32")
     results = predictor.predict(TEXTS)
     words = [[w for w, _ in r["tags"]] for r in results]
     assert words[0][-3:] == ["Empire", "State", "Building"]

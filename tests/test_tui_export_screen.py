@@ -106,12 +106,11 @@ async def test_int8_export_runs_from_the_screen_and_writes_the_bundle(tiny_run, 
         assert [line.split()[2] for line in screen.lines][:3] == ["load", "validate", "export"]
         assert "quantize" in {line.split()[2] for line in screen.lines} and screen.lines[-1].split()[2] == "done"
         report_text = str(screen.query_one("#export-body").render())
-        assert "ftui export: PASS" in report_text and "int8" in report_text and "model.int8.onnx" in report_text
+        assert "ftui export: PASS" in report_text and "int8" in report_text and "onnx/model_quantized.onnx" in report_text
         assert "latency" not in report_text  # benchmark off, as ticked
         bundle = tiny_run / "export" / "bundle"
         assert 'ftui predict run/export/bundle "some text"' in widget_text(app, "#export-bundle")
-        assert (bundle / "model.int8.onnx").is_file() and (bundle / "model.onnx").is_file()
-        assert not (bundle / "model.O2.onnx").exists()
+        assert sorted(p.name for p in bundle.rglob("*.onnx")) == ["model.onnx", "model_quantized.onnx"]
         report = json.loads((bundle / "report.json").read_text())
         assert report["passed"] and [v["name"] for v in report["variants"]] == ["fp32", "int8"]
         assert report["benchmark"]["rows"] == []
@@ -126,7 +125,7 @@ async def test_esc_cancels_a_running_export_and_the_earlier_bundle_stays(tiny_ru
     finish(tiny_run)
     assert run_export(ExportOptions(tiny_run, benchmark=False, threads=1)).passed
     bundle = tiny_run / "export" / "bundle"
-    before = {p.name: p.read_bytes() for p in bundle.iterdir()}
+    before = {p.relative_to(bundle): p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
     go, started = hold_exports(monkeypatch)
     app = open_cockpit(tiny_run)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -141,7 +140,7 @@ async def test_esc_cancels_a_running_export_and_the_earlier_bundle_stays(tiny_ru
         await wait_for(pilot, lambda: not screen.running, EXPORT_TIMEOUT, what="the export to stop")
         await wait_for(pilot, lambda: "cancelled" in widget_text(app, "#export-status"), what="the cancelled line")
         assert "anyearlierbundle" in squeeze(widget_text(app, "#export-status")) and "Traceback" not in screen_text(app)
-        assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
+        assert {p.relative_to(bundle): p.read_bytes() for p in bundle.rglob("*") if p.is_file()} == before
         assert [p.name for p in bundle.parent.iterdir()] == ["bundle"]
         await pilot.press("escape")  # over: esc leaves
         await wait_for(pilot, lambda: isinstance(app.screen, CockpitScreen), what="CockpitScreen")
