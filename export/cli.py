@@ -16,7 +16,8 @@ def run(args) -> int:
     opts = ExportOptions(
         source=Path(args.source) if args.source else default_source(Path(args.runs_dir or "runs")), optimize=args.optimize, quantize=args.quantize, atol=args.atol,
         max_accuracy_drop=args.max_accuracy_drop, data=Path(args.data) if args.data else None,
-        output=Path(args.output) if args.output else None, benchmark=not args.no_benchmark, threads=args.threads)
+        output=Path(args.output) if args.output else None, benchmark=not args.no_benchmark, threads=args.threads,
+        calibration=Path(args.calibration) if args.calibration else None, fallback_budget=args.fallback_budget)
     start = time.perf_counter()
 
     def progress(stage: str, message: str) -> None:

@@ -42,23 +42,12 @@ class ExportOptions:
     output: Path | None = None  # default: <run>/export, or <checkpoint>/export
     benchmark: bool = True
     threads: int | None = None  # benchmark threads (default: all cores)
+    calibration: Path | None = None  # static int8's training sample (default: the run's data/calibration.jsonl)
+    fallback_budget: int = 4  # attempts at returning int8's costliest blocks to fp32 when it fails the gate
 
 
 class ExportCancelled(ExportError):
     """The caller's cancel event was set: the export stopped at a stage boundary, nothing was published."""
-
-
-def calibration_batches(batches: list[dict]) -> list[dict]:
-    """The first CALIBRATION_IMAGES validation inputs, a batch at a time, for static int8's activation ranges."""
-    from .variants import CALIBRATION_IMAGES
-
-    out, seen = [], 0
-    for batch in batches:
-        if seen >= CALIBRATION_IMAGES:
-            break
-        out.append(batch)
-        seen += len(next(iter(batch.values())))
-    return out
 
 
 def run_export(opts: ExportOptions, progress: Progress | None = None,
@@ -83,6 +72,7 @@ class _Export:
         self.source = resolve_source(Path(opts.source))
         self.task = self.source.task
         self.examples = self.task.load_examples(_validation_path(self.source, opts.data), self.source.labels)
+        self.calibration = self.read_calibration() if opts.quantize else None  # checked before any write
         self.destination, self.bundle = prepare_bundle_dir(Path(opts.output) if opts.output
                                                            else _default_output(self.source))
         self.cores = opts.threads or os.cpu_count() or 1
@@ -90,6 +80,16 @@ class _Export:
                                    len(self.examples), self.source.labels, self.source.max_length,
                                    task=self.task.name, primary_metric=self.task.primary_metric,
                                    columns=[list(c) for c in self.task.columns])
+
+    def read_calibration(self):
+        """(examples, rows dropped) of the calibration sample, checked before any work; None without one."""
+        from ftui.rundir.layout import RunDir
+
+        from .calibration import calibration_path, read_calibration
+
+        run_file = RunDir(self.source.run_dir).calibration_data if self.source.run_dir else None
+        path = calibration_path(run_file, self.opts.calibration)
+        return read_calibration(self.task, self.source, path, self.examples) if path else None
 
     def run(self) -> ExportReport:
         """The stages into the staging folder, then the rename; on any failure the staging folder goes."""
@@ -191,33 +191,16 @@ class _Export:
         self.add_variant(ref.check(level, path, f"onnxruntime {level} graph optimizations"))
 
     def add_int8(self, ref) -> None:
-        """Tries each int8 scheme in order; keeps the first that passes the accuracy gate, else the least bad."""
-        from .variants import has_embedding_tables, int8_schemes, quantize_int8, quantize_static_int8
+        """Static and dynamic int8 side by side, the fp32 fallback if none passes (int8.py); one int8 variant."""
+        from .calibration import calibration_inputs
+        from .convert import graph_info
+        from .int8 import Int8Search
 
-        limit, results, fp32 = self.opts.max_accuracy_drop, [], self.bundle / "model.onnx"
-        for scheme in int8_schemes(fp32):
-            if scheme.fp32_embeddings and not has_embedding_tables(fp32):
-                continue  # nothing to leave in fp32: the same file as per-channel
-            self.say("quantize", scheme.describe())
-            path = self.bundle / f"model.int8.{scheme.name}.onnx"
-            if scheme.static:
-                quantize_static_int8(fp32, path, calibration_batches(ref.split.batches))
-            else:
-                quantize_int8(fp32, path, scheme)
-            results.append(ref.check("int8", path, scheme.describe()))
-            drop = results[-1].metrics["accuracy_drop_pts"]
-            self.report.int8_tried.append({"scheme": scheme.name, "accuracy": results[-1].metrics["accuracy"],
-                                           "accuracy_drop_pts": drop, "passed": drop <= limit})
-            if drop <= limit:
-                break
-        chosen = min(results, key=lambda r: r.metrics["accuracy_drop_pts"])
-        for r in results:
-            if r is not chosen:
-                (self.bundle / r.file).unlink()
-        (self.bundle / chosen.file).rename(self.bundle / "model.int8.onnx")
-        chosen.file = "model.int8.onnx"
-        chosen.note += f" (chosen; tried {', '.join(t['scheme'] for t in self.report.int8_tried)})"
-        self.add_variant(chosen)
+        names = list(graph_info(self.bundle / "model.onnx").inputs)
+        calibration = calibration_inputs(self.task, self.source, *self.calibration, names) if self.calibration else None
+        search = Int8Search(self.bundle, ref, self.report, self.say, self.opts.max_accuracy_drop,
+                            self.opts.fallback_budget, calibration, names)
+        self.add_variant(search.run())
 
     def default_model(self) -> str:
         """The first passing variant in PREFERENCE order among those within 10% of the fastest at batch 1."""
@@ -263,6 +246,9 @@ def _check_options(opts: ExportOptions) -> None:
         raise ExportError("--atol must be > 0 and --max-accuracy-drop >= 0")
     if opts.threads is not None and opts.threads < 1:
         raise ExportError("--threads must be at least 1")
+    from .int8 import check_budget
+
+    check_budget(opts.fallback_budget)
 
 
 def _validation_path(source: ExportSource, data: Path | None) -> Path:

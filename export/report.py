@@ -39,6 +39,8 @@ class ExportReport:
     pytorch: dict = field(default_factory=dict)  # the task metrics, size_bytes
     variants: list[VariantResult] = field(default_factory=list)
     int8_tried: list[dict] = field(default_factory=list)  # every int8 scheme tried, with its accuracy drop
+    int8_notes: list[str] = field(default_factory=list)  # what static int8 calibrated on, or why it was skipped
+    int8_fallback: dict = field(default_factory=dict)  # the fp32 fallback's ranking and steps (int8.py), if it ran
     benchmark: list[dict] = field(default_factory=list)
     benchmark_setup: dict = field(default_factory=dict)  # threads, sequence, versions
     gates: list[Gate] = field(default_factory=list)
@@ -61,6 +63,7 @@ class ExportReport:
             "opset": self.opset, "default_model": self.default_model, "task": self.task,
             "primary_metric": self.primary_metric, "preprocessing": self.preprocessing,
             "pytorch": self.pytorch, "variants": [vars(v) for v in self.variants], "int8_tried": self.int8_tried,
+            "int8_notes": self.int8_notes, "int8_fallback": self.int8_fallback,
             "benchmark": {"setup": self.benchmark_setup, "rows": self.benchmark},
             "gates": [g.to_dict() for g in self.gates], "timings": self.timings,
         }
@@ -70,7 +73,7 @@ class ExportReport:
         lines = [f"ftui export: {verdict}", f"bundle      {self.bundle_path}",
                  f"checkpoint  {self.checkpoint}  ({len(self.labels)} labels{self._max_length()}, opset {self.opset})",
                  f"data        {self.data}  ({self.rows} rows)", ""]
-        lines += self._validation_table() + [""]
+        lines += self._validation_table() + self._int8_lines() + [""]
         if self.benchmark:
             lines += self._latency_table() + [""]
         lines += ["gates"] + [f"  {'PASS' if g.passed else 'FAIL'}  {g.name:<22} {g.detail}" for g in self.gates]
@@ -96,6 +99,19 @@ class ExportReport:
                         f"{100 * m['label_agreement']:6.2f}%{cells(m)}  {m['accuracy_drop_pts']:6.2f}")
         rows += [f"  {v.name}: {v.note}" for v in self.variants if v.note]
         return rows
+
+    def _int8_lines(self) -> list[str]:
+        """Each int8 try, the static notes and the fallback's steps (what stayed fp32, what it cost and bought)."""
+        if not self.int8_tried:
+            return []
+        lines = ["  int8 tried: " + ", ".join(f"{t['scheme']} {t['accuracy_drop_pts']:+.2f} pts"
+                                          for t in self.int8_tried)]
+        lines += [f"  int8: {note}" for note in self.int8_notes]
+        for s in self.int8_fallback.get("steps", []):
+            lines.append(f"  fallback {s['step']}: + {s['added_block']} fp32 ({len(s['fp32_nodes'])} nodes): drop "
+                         f"{s['accuracy_drop_pts']:.2f} pts ({s['drop_bought_pts']:+.2f} bought, "
+                         f"{s['size_cost_bytes'] / 1e6:+.1f} MB){'  PASS' if s['passed'] else ''}")
+        return lines
 
     def _latency_table(self) -> list[str]:
         s = self.benchmark_setup

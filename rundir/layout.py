@@ -8,6 +8,8 @@
       trainer.pid          pid and host of the live trainer process
       trainer.log          stdout/stderr of a detached trainer
       data/validation.jsonl  the exact validation split ({"text", "label"} a line)
+      data/calibration.jsonl a seeded, class-stratified sample of training rows (same format;
+                           image runs copy the images to data/calibration/): static int8's calibration
       checkpoints/checkpoint-<step>/   HF-format checkpoints (safetensors)
       checkpoints/best.json            {"checkpoint": "checkpoint-<step>", "metric", "value", "step"}
       export/              what `ftui export` writes
@@ -72,6 +74,11 @@ class RunDir:
     @property
     def validation_data(self) -> Path:
         return self.path / "data" / "validation.jsonl"
+
+    @property
+    def calibration_data(self) -> Path:
+        """Training rows only: static int8 calibrates on them, never on the validation rows that judge it."""
+        return self.path / "data" / "calibration.jsonl"
 
     def best_checkpoint(self) -> Path | None:
         """The complete checkpoint best.json names, else the newest complete one (None: none yet).

@@ -115,6 +115,9 @@ class TrainerSide(Protocol):
     def write_validation(self, data: Any, run: Any) -> None:
         """The validation split into run/data/, for `ftui export` (no torch)."""
 
+    def write_calibration(self, data: Any, run: Any, seed: int) -> None:
+        """A seeded sample of training rows into run/data/calibration.jsonl, for static int8 (no torch)."""
+
     def check_model(self, model_ref: Any, recipe: Any) -> None:
         """Before a run dir exists: the tokenizer or image processor loads."""
 

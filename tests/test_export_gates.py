@@ -50,8 +50,8 @@ def test_int8_with_a_big_accuracy_drop_fails_its_gate_after_trying_each_scheme(t
 
     real = variants.quantize_int8
 
-    def quantize_then_break(src, out, scheme):
-        path = real(src, out, scheme)
+    def quantize_then_break(src, out, scheme, *rest):
+        path = real(src, out, scheme, *rest)
         shift_classifier_bias(path, label=0, amount=50.0)  # every text now gets label 0
         return path
 
@@ -78,8 +78,8 @@ def test_int8_falls_back_to_fp32_embeddings_when_int8_embeddings_cost_too_much(t
 
     real = variants.quantize_int8
 
-    def embeddings_matter(src, out, scheme):
-        path = real(src, out, scheme)
+    def embeddings_matter(src, out, scheme, *rest):
+        path = real(src, out, scheme, *rest)
         if not scheme.fp32_embeddings:
             shift_classifier_bias(path, label=0, amount=50.0)
         return path

@@ -88,7 +88,7 @@ def fake_task(monkeypatch):
 
     calls = []
     impl = types.ModuleType("fake_task_impl")
-    impl.write_validation = impl.check_model = impl.build = lambda *a: None
+    impl.write_validation = impl.write_calibration = impl.check_model = impl.build = lambda *a: None
     impl.load_fake = lambda section, seed: ("fake data", seed)
     impl.run_cli = lambda bundle, inputs, file, as_json: calls.append((bundle, inputs)) or 0
     impl.FakeExport = type("FakeExport", (ExportTask,), {"__module__": "fake_task_impl", "model_types": ("fake",)})

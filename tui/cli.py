@@ -179,7 +179,8 @@ def _add_export(sub) -> None:
     runs_dir_option(p)
     p.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the only format)")
     p.add_argument("--optimize", choices=("O1", "O2"), help="onnxruntime graph optimization level")
-    p.add_argument("--quantize", choices=("int8",), help="dynamic int8 quantization, gated on accuracy")
+    p.add_argument("--quantize", choices=("int8",), help="int8 quantization (static, calibrated on training rows, "
+                   "and dynamic), gated on accuracy")
     p.add_argument("--atol", type=number(float, 0), default=1e-4, help="max |logit difference| fp32 may show")
     p.add_argument("--max-accuracy-drop", type=number(float, 0, 100), default=1.0,
                    help="max accuracy drop of any variant, in percentage points")
@@ -187,6 +188,11 @@ def _add_export(sub) -> None:
     completes(p.add_argument("--output", help="output folder (default: <run>/export)"), DIRECTORY)
     p.add_argument("--no-benchmark", action="store_true", help="skip the latency benchmark")
     p.add_argument("--threads", type=COUNT, help="intra-op threads for the benchmark (default: all cores)")
+    completes(p.add_argument("--calibration", help="static int8's calibration sample: training rows in the validation "
+                             "format (default: the run's data/calibration.jsonl)"), FILE)
+    p.add_argument("--fallback-budget", type=number(int), default=4,
+                   help="when int8 fails the accuracy gate: attempts at returning its costliest blocks to fp32 "
+                        "(default 4, at least 1)")
 
 
 def _add_predict(sub) -> None:

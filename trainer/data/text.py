@@ -100,6 +100,18 @@ def class_labels(train, validation, source: str) -> list[str]:
     return labels
 
 
+# The training rows saved as the run's calibration sample (data/calibration.jsonl) for static int8:
+# a few hundred set activation ranges as well as thousands, and keep the export's calibration short.
+CALIBRATION_ROWS = 256
+CALIBRATION_SEED_OFFSET = 2  # the validation sample draws with seed + 1
+
+
+def calibration_sample(train, seed: int):
+    """A seeded, class-stratified sample of the training split (texts or images): static int8 calibrates on
+    it, never on the validation rows that judge it."""
+    return stratified_sample(train, CALIBRATION_ROWS, seed + CALIBRATION_SEED_OFFSET)
+
+
 # The two below take any labelled dataset with ``labels`` and ``subset(indices)``: texts or images.
 
 def stratified_split(data: TextDataset, fraction: float, seed: int,

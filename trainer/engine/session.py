@@ -115,6 +115,8 @@ def _train(run: RunDir, recipe: Recipe, events: EventLog, resume: bool, argv) ->
         write_atomic(run.env, json.dumps(collect_env(recipe.run.seed, argv, trainer.args), indent=2))
     if global_rank() == 0 and not run.validation_data.exists():
         task_module(recipe.task.type).write_validation(data, run)
+    if global_rank() == 0 and not run.calibration_data.exists():  # static int8's sample: training rows only
+        task_module(recipe.task.type).write_calibration(data, run, recipe.run.seed)
     if data.dropped_rows:
         warn(f"{data.dropped_rows} rows with an empty input or label were skipped")
     start_step = _checkpoint_step(checkpoint)

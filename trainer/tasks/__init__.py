@@ -3,6 +3,7 @@
 A task's trainer module (``Task.trainer``: tasks/text.py, tasks/ner.py, tasks/image.py) is a ``TrainerSide``:
 
     write_validation(data, run) -> None       the validation split into run/data/, for `ftui export`
+    write_calibration(data, run, seed) -> None   a seeded sample of training rows into run/data/, for static int8
     check_model(model_ref, recipe) -> None    before a run dir exists: the tokenizer or image processor loads
     build(model_ref, recipe, data) -> TaskParts   model, datasets, collator, metrics (imports torch)
 

@@ -18,20 +18,31 @@ FIXED_SIZE_MODELS = ("vit", "deit", "beit", "dinov2")
 def write_validation(data, run) -> None:
     """The validation images as files under run/data/validation/ (arrays as PNG, files copied byte for
     byte) and run/data/validation.jsonl lines {"image": "validation/000001.png", "label": name}."""
+    write_images(data.validation, run.validation_data, "validation")
+
+
+def write_calibration(data, run, seed: int) -> None:
+    """A seeded, class-stratified sample of the training images, as run/data/calibration/ and calibration.jsonl."""
+    from ..data.text import calibration_sample
+
+    write_images(calibration_sample(data.train, seed), run.calibration_data, "calibration")
+
+
+def write_images(dataset, jsonl, name: str) -> None:
     from PIL import Image
 
-    folder = run.validation_data.parent / "validation"
+    folder = jsonl.parent / name
     folder.mkdir(parents=True, exist_ok=True)
     lines = []
-    for n, (source, label) in enumerate(zip(data.validation.images, data.validation.labels), 1):
+    for n, (source, label) in enumerate(zip(dataset.images, dataset.labels), 1):
         if isinstance(source, str):
-            name = f"{n:06d}{_suffix(source)}"
-            shutil.copyfile(source, folder / name)
+            file = f"{n:06d}{_suffix(source)}"
+            shutil.copyfile(source, folder / file)
         else:
-            name = f"{n:06d}.png"
-            Image.fromarray(source).save(folder / name)
-        lines.append(json.dumps({"image": f"validation/{name}", "label": label}, ensure_ascii=False))
-    run.validation_data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            file = f"{n:06d}.png"
+            Image.fromarray(source).save(folder / file)
+        lines.append(json.dumps({"image": f"{name}/{file}", "label": label}, ensure_ascii=False))
+    jsonl.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _suffix(path: str) -> str:

@@ -21,6 +21,14 @@ def write_validation(data, run) -> None:
     write_tagged_jsonl(data.validation, run.validation_data)
 
 
+def write_calibration(data, run, seed: int) -> None:
+    """A seeded sample of training sentences (a sentence holds several tags, so it is not stratified)."""
+    from ..data.ner import sample
+    from ..data.text import CALIBRATION_ROWS, CALIBRATION_SEED_OFFSET
+
+    write_tagged_jsonl(sample(data.train, CALIBRATION_ROWS, seed + CALIBRATION_SEED_OFFSET), run.calibration_data)
+
+
 def check_model(model_ref, recipe) -> None:
     """Before a run dir exists: the model's tokenizer loads and is a fast one (word alignment)."""
     word_tokenizer(model_ref, recipe.model.trust_remote_code)

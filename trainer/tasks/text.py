@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from ..data.text import write_jsonl
+from ..data.text import calibration_sample, write_jsonl
 
 
 def write_validation(data, run) -> None:
     write_jsonl(data.validation, run.validation_data)
+
+
+def write_calibration(data, run, seed: int) -> None:
+    write_jsonl(calibration_sample(data.train, seed), run.calibration_data)
 
 
 def check_model(model_ref, recipe) -> None:
