@@ -116,11 +116,16 @@ def _cockpit(run_path: Path, started_here: bool) -> int:
 
 
 def watch(args) -> int:
-    from ftui.rundir.layout import open_run
+    from ftui.rundir.compare import resolve_targets
     from ftui.rundir.summary import newest_run
 
     if args.run:
-        run = open_run(args.run)
+        found = resolve_targets(args.run)
+        if len(found.runs) > 1 or found.sweep is not None:
+            from ftui.tui.app import run_compare
+
+            return run_compare([r.path for r in found.runs], found.sweep)
+        run = found.runs[0]
     else:
         run = newest_run(Path(args.runs_dir or DEFAULT_RUNS))
         if run is None:
