@@ -94,9 +94,10 @@ def _join(args, launch) -> int:
 def _resume(args, launch) -> int:
     from ftui.trainer.engine.session import resume_run
 
-    if args.recipe or _overrides(args):
-        raise _usage("--resume continues a run with its own recipe; drop the recipe and overrides")
-    run = resume_run(args.resume)
+    if args.recipe or [o for o in _overrides(args) if not o.startswith("train.max_steps=")]:
+        raise _usage("--resume continues a run with its own recipe (only --max-steps may change); "
+                     "drop the recipe and other overrides")
+    run = resume_run(args.resume, args.max_steps)
     if not args.headless:
         from ftui.trainer.engine.launch import start_detached
 
