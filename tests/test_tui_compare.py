@@ -10,18 +10,21 @@ from pathlib import Path
 import pytest
 from fake_trainer import FakeTrainer
 from hypothesis import HealthCheck, given, settings, strategies as st
-from test_adversarial_readers import append, lines
+from test_adversarial_readers import append, event_like, lines
 from tui_pilot import fast_watcher, read_commands, screen_text, wait_for, widget_text
 
 from ftui.rundir.compare import mark_winner, ranking_metric, read_sweep, resolve_targets, standings
 from ftui.rundir.errors import RunDirError
 from ftui.rundir.events import EventTail
+from ftui.rundir.events_schema import Invalid, check_event
 from ftui.rundir.runstate import RunState
 from ftui.tui.app import compare_app
 from ftui.tui.cli import main
 from ftui.tui.compare_screen import CandidateCockpit, CompareScreen
 from ftui.tui.dialogs import ConfirmStop
 from ftui.tui.leaderboard import Leaderboard, _cells
+from ftui.tui.messages import CandidateRead, RunRead, TrainerHealth
+from ftui.tui.overlay_chart import OverlayChart
 from ftui.tui.overlay_chart import render_overlay
 from ftui.tui.promote import StepsPrompt, parse_steps, promote_argv
 
@@ -212,7 +215,8 @@ def test_watch_dispatches_one_run_to_the_cockpit_and_several_to_compare(sweep, m
     assert calls[2][0] == "compare" and calls[2][2] == sweep and len(calls[2][1]) == 3
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
 @given(junk=st.lists(lines, min_size=3, max_size=3))
 def test_no_event_contents_in_any_run_break_the_leaderboard_or_charts(tmp_path_factory, junk):
     root = tmp_path_factory.mktemp("junk")
@@ -239,3 +243,35 @@ async def test_the_screen_shows_runs_with_unreadable_lines(sweep):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "lr-5e-4" in board_text(app), what="the leaderboard")
         assert [line.split()[2] for line in board_text(app).splitlines()[1:4]] == ["lr-1e-4", "lr-3e-5", "lr-5e-4"]
+
+
+async def test_no_event_contents_fed_to_any_run_crash_the_screen(sweep):
+    """Hypothesis inside one running app: each example feeds checked events of random contents (and
+    random health) to random runs, then every widget redraws; the state piles up across examples."""
+    app = open_compare(sweep)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        screen = app.screen
+        batches = st.lists(st.tuples(st.integers(0, 2), st.lists(event_like, max_size=6),
+                                     st.none() | st.booleans(), st.none() | st.floats(0, 1e6)), max_size=4)
+
+        @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.data_too_large])
+        @given(batches=batches)
+        def feed(batches):
+            for index, objs, alive, silent in batches:
+                events = []
+                for obj in objs:
+                    try:
+                        events.append(check_event(obj))
+                    except Invalid:
+                        pass
+                screen.on_candidate_read(CandidateRead(index, RunRead(events, [], len(objs) - len(events), "x")))
+                screen.on_candidate_read(CandidateRead(index, TrainerHealth(alive, silent, [])))
+            for chart in screen.query(OverlayChart):
+                chart.changed()
+                chart.render()
+            screen.query_one(Leaderboard).render_lines(screen.query_one(Leaderboard).region)
+
+        feed()
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen) and len(screen.rows) == 3
