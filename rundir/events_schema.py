@@ -15,7 +15,7 @@ SCHEMA_VERSION = 1
 
 # Event types the trainer writes (see README, "Event schema").
 EVENT_TYPES = (
-    "run_start", "step", "eval", "checkpoint", "status", "hardware", "log", "ack", "summary",
+    "run_start", "step", "eval", "checkpoint", "status", "hardware", "log", "ack", "summary", "diagnosis",
 )
 # Statuses a "status" event may carry, in the order a run usually passes them.
 STATUSES = (
@@ -23,6 +23,9 @@ STATUSES = (
     "nan_halted",
 )
 FINAL_STATUSES = ("stopped", "finished", "failed", "nan_halted")
+# What the trainer's diagnosis says of the curves ("healthy" ends an earlier one), and what it suggests.
+DIAGNOSES = ("overfitting", "underfitting", "diverging", "lr_too_low", "lr_too_high", "plateau", "healthy")
+DIAGNOSIS_ACTIONS = ("stop_keep_best", "lower_lr", "raise_lr", "unfreeze", "more_epochs", "none")
 COMMANDS = ("pause", "resume", "save", "stop", "set_lr")
 LR_MODES = ("set", "scale")
 
@@ -170,6 +173,8 @@ SCHEMA = {
     "summary": ({}, {"status": text, "best_checkpoint": text, "metric": text, "best_value": metric,
                      "final_step": whole, "train_runtime_s": number, "early_stopped": flag,
                      "metrics": metrics, "rank_weights_sha256": texts}),
+    "diagnosis": ({"kind": one_of(*DIAGNOSES)}, {"since_step": whole, "evidence": text, "suggestion": text,
+                                                 "action": one_of(*DIAGNOSIS_ACTIONS)}),
 }
 
 

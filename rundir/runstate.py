@@ -45,6 +45,7 @@ class RunState:
     acks: dict = field(default_factory=dict)            # command id -> ack event
     run_start: dict = field(default_factory=dict)
     summary: dict | None = None
+    diagnosis: dict | None = None                       # the last diagnosis event
     skipped_events: int = 0                             # lines of the log no reader could use
 
     @property
@@ -138,6 +139,9 @@ class RunState:
 
     def _on_summary(self, e: dict) -> None:
         self.summary = e
+
+    def _on_diagnosis(self, e: dict) -> None:
+        self.diagnosis = e
 
 
 def fold(events) -> RunState:

@@ -1,7 +1,7 @@
 """The Textual app behind `ftui`, `ftui train` and `ftui watch`: a thin shell around screens.
 
 ``run_cockpit`` opens the cockpit on one run directory; ``run_home`` lists runs and opens
-the cockpit on the chosen one. Both block until the user leaves and return an exit code.
+the cockpit on the chosen one; ``run_compare`` opens the compare screen on several runs. Each blocks until the user leaves and return an exit code.
 """
 
 from __future__ import annotations
@@ -78,6 +78,20 @@ def run_cockpit(run_path: Path, *, started_here: bool = False) -> int:
     words = farewell(reason, run_path)
     if words:
         print(words)
+    return app.return_code or 0
+
+
+def compare_app(run_paths: list, sweep: Path | None = None, watcher_factory=RunWatcher, launcher=None) -> FtuiApp:
+    from .compare_screen import CompareScreen
+
+    extra = {"launcher": launcher} if launcher else {}
+    return FtuiApp(lambda: CompareScreen(run_paths, watcher_factory, sweep, **extra), watcher_factory)
+
+
+def run_compare(run_paths: list, sweep: Path | None = None) -> int:
+    """The compare screen on several runs (or a sweep's) until the user quits."""
+    app = compare_app([Path(p) for p in run_paths], sweep)
+    app.run()
     return app.return_code or 0
 
 

@@ -112,8 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=VersionAction, help="print ftui's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
-    p = sub.add_parser("watch", help="attach the cockpit to a live run, or review a finished one")
-    completes(p.add_argument("run", nargs="?", help="run directory (default: the newest run)"), DIRECTORY)
+    p = sub.add_parser("watch", help="attach the cockpit to a live run, or review a finished one; "
+                       "several runs (or a sweep folder) open the compare screen")
+    completes(p.add_argument("run", nargs="*", metavar="RUN",
+                             help="run directory (default: the newest run); several, or a folder of runs "
+                                  "(a sweep), compare them"), DIRECTORY)
     runs_dir_option(p)
     p = sub.add_parser("runs", help="list runs: status, step, best metric")
     p.add_argument("--json", action="store_true", help="one JSON object per run")

@@ -94,9 +94,10 @@ def _join(args, launch) -> int:
 def _resume(args, launch) -> int:
     from ftui.trainer.engine.session import resume_run
 
-    if args.recipe or _overrides(args):
-        raise _usage("--resume continues a run with its own recipe; drop the recipe and overrides")
-    run = resume_run(args.resume)
+    if args.recipe or [o for o in _overrides(args) if not o.startswith("train.max_steps=")]:
+        raise _usage("--resume continues a run with its own recipe (only --max-steps may change); "
+                     "drop the recipe and other overrides")
+    run = resume_run(args.resume, args.max_steps)
     if not args.headless:
         from ftui.trainer.engine.launch import start_detached
 
@@ -116,11 +117,16 @@ def _cockpit(run_path: Path, started_here: bool) -> int:
 
 
 def watch(args) -> int:
-    from ftui.rundir.layout import open_run
+    from ftui.rundir.compare import resolve_targets
     from ftui.rundir.summary import newest_run
 
     if args.run:
-        run = open_run(args.run)
+        found = resolve_targets(args.run)
+        if len(found.runs) > 1 or found.sweep is not None:
+            from ftui.tui.app import run_compare
+
+            return run_compare([r.path for r in found.runs], found.sweep)
+        run = found.runs[0]
     else:
         run = newest_run(Path(args.runs_dir or DEFAULT_RUNS))
         if run is None:

@@ -71,3 +71,16 @@ class ExportFailed(Message):
 
     error: str
     traceback: str = ""
+
+
+@dataclass
+class CandidateRead(Message):
+    """What one run's watcher posted (a RunRead or a TrainerHealth), tagged with the run's place in
+    the compare screen's list: one screen, one watcher per run. Only the newest health counts."""
+
+    index: int
+    message: Message
+
+    def can_replace(self, message: Message) -> bool:
+        return (isinstance(message, CandidateRead) and message.index == self.index
+                and isinstance(self.message, TrainerHealth) and isinstance(message.message, TrainerHealth))

@@ -238,12 +238,16 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def resume_run(run_path) -> RunDir:
+def resume_run(run_path, max_steps: int | None = None) -> RunDir:
+    """The run to resume; ``max_steps`` gives it a new step budget (promoting a sweep's winner),
+    written into its recipe.toml atomically so the resumed trainer and a later resume both see it."""
     run = open_run(run_path)
     if not run.recipe.is_file():
         raise RunDirError(f"{run.path}: has no recipe.toml; cannot resume")
     alive = run.trainer_alive()
     if alive:
         raise RunDirError(f"{run.path}: its trainer is still running (pid in {run.pidfile}); use ftui watch")
+    if max_steps is not None:
+        write_atomic(run.recipe, to_toml(load_recipe(run.recipe, {"train.max_steps": max_steps})))
     return run
 
