@@ -7,7 +7,8 @@ sample, by onnxruntime's qdq_loss_debug: the signal-to-quantization-noise ratio 
 quantized tensor's values before and after its Quantize/Dequantize pair, and of each int8 weight
 against its fp32 original; a block scores its worst tensor. Step k keeps the k worst blocks in fp32,
 re-quantizes with the scheme that came closest and validates like any variant, until the gate passes
-or the budget of attempts is spent. Without a calibration sample only the weights are ranked.
+or the budget of attempts is spent. Without a calibration sample there is no static file to score,
+and blocks go back in graph order (sqnr_db null in the report).
 """
 
 from __future__ import annotations
