@@ -61,7 +61,7 @@ def test_static_int8_is_calibrated_on_training_rows_never_on_validation_rows(
     assert [t["scheme"] for t in report.int8_tried][:1] == ["static"] and report.int8_tried[0]["static"]
     assert any(not t["static"] for t in report.int8_tried)  # dynamic int8 is reported beside it
     assert "64 training rows" in report.int8_notes[0] and "4 validation rows left out" in report.int8_notes[0]
-    int8_file = onnx.load(str(report.bundle_path / "model.int8.onnx"))
+    int8_file = onnx.load(str(report.bundle_path / "onnx" / "model_quantized.onnx"))
     assert report.passed and any(n.op_type in ("QuantizeLinear", "MatMulInteger", "DynamicQuantizeLinear")
                                  for n in int8_file.graph.node)
 
@@ -96,12 +96,12 @@ def test_the_fallback_keeps_the_costliest_block_in_fp32_until_the_gate_passes(
     step = fallback["steps"][-1]
     assert step["passed"] and step["added_block"] == "classifier" and step["fp32_nodes"]
     assert step["drop_bought_pts"] > 10 and step["accuracy_drop_pts"] <= 1.0
-    graph = onnx.load(str(bundle / "model.int8.onnx")).graph
+    graph = onnx.load(str(bundle / "onnx" / "model_quantized.onnx")).graph
     kept = {n.name for n in graph.node if n.name in step["fp32_nodes"]}
     classifier_inputs = {i for n in graph.node if n.name in kept for i in n.input}
     assert kept and not any("quantized" in i or "DequantizeLinear" in i for i in classifier_inputs)
     assert "fallback 1: + classifier fp32" in (bundle / "report.txt").read_text()
-    assert not list(bundle.glob("model.int8.*.onnx"))
+    assert not list(bundle.rglob("model.int8.*.onnx")) and not list(bundle.glob("*.onnx"))
 
 
 def test_a_graph_static_int8_cannot_handle_keeps_dynamic_int8_with_a_note(tiny_run, training_rows, monkeypatch):
