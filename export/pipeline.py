@@ -21,10 +21,6 @@ from .report import ExportReport, VariantResult
 from .source import ExportSource, resolve_source
 
 Progress = Callable[[str, str], None]
-# Without a benchmark, the bundle's default model is the first of these whose gates passed: smallest
-# and (for transformers on CPU) fastest first. With one, the fastest passing variant at batch 1 wins:
-# onnxruntime's dynamic int8 convolutions, for one, are slower than fp32 on CPU.
-PREFERENCE = ("int8", "O2", "O1", "fp32")
 # Errors of a disk that cannot take the bundle: one line for the user, not a traceback.
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO, errno.EFBIG)
 
@@ -217,21 +213,21 @@ class _Export:
         self.add_variant(chosen)
 
     def default_model(self) -> str:
-        """The first passing variant in PREFERENCE order among those within 10% of the fastest at batch 1."""
+        """The first passing variant in speed.PREFERENCE order that is not slower than fp32 at batch 1 or 32
+        (the speed gate: onnxruntime's dynamic int8 convolutions, for one, are slower than fp32 on CPU)
+        and within 10% of the fastest at batch 1."""
+        from .speed import choose_default
+
         failed = self.report.failed_gates
         ok = {v.name: v.file for v in self.report.variants if not any(g.startswith(v.name + " ") for g in failed)}
-        ranked = [n for n in PREFERENCE if n in ok]
-        if not ranked:
-            return "model.onnx"
-        latency = {r["runtime"]: r["median_ms"] for r in self.report.benchmark if r["batch"] == 1}
-        if all(n in latency for n in ranked):
-            fastest = min(latency[n] for n in ranked)
-            ranked = [n for n in ranked if latency[n] <= 1.1 * fastest]
-        return ok[ranked[0]]
+        name, slow = choose_default(list(ok), self.report.benchmark)
+        self.report.kept_off_default = slow
+        return ok[name] if name else "model.onnx"
 
     def benchmark(self, model) -> None:
         from . import benchmark as bench
         from .convert import graph_info
+        from .machine import OtherLoad, cpu_features
 
         t = time.perf_counter()
         names = list(graph_info(self.bundle / "model.onnx").inputs)
@@ -239,8 +235,10 @@ class _Export:
         sizes = ", ".join(f"{k} {v}" for k, v in setup.items())
         self.say("benchmark", f"latency at batch {' and '.join(map(str, bench.BATCHES))}, {sizes}, {self.cores} threads")
         variants = {v.name: self.bundle / v.file for v in self.report.variants}
-        self.report.benchmark = bench.benchmark(model, variants, inputs, self.cores, bench.DEFAULT_BUDGET)
-        self.report.benchmark_setup = {"threads": self.cores, **setup, **_versions()}
+        load = OtherLoad()
+        self.report.benchmark = bench.benchmark(model, variants, inputs, self.cores, bench.DEFAULT_BUDGET, load)
+        self.report.benchmark_setup = {"threads": self.cores, **setup, "cpu": cpu_features(), "load": load.to_dict(),
+                                       **_versions()}
         self.lap("benchmark", t)
 
     def write_manifest(self) -> None:
