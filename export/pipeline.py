@@ -142,14 +142,21 @@ class _Export:
         import inspect
 
         from .convert import export_onnx, graph_info
+        from .reuse import saved_reference
         from .validate import Reference
 
         src, report = self.source, self.report
-        self.say("validate", f"running {len(self.examples)} validation examples through PyTorch (in the background)")
         accepted = list(inspect.signature(model.forward).parameters)
         split = self.task.split(src, self.examples, accepted)
+        saved, report.reference = saved_reference(self.task, src, self.examples, split)
+        if saved is None:
+            self.say("validate", f"running {len(self.examples)} validation examples through PyTorch (in the background)")
+        else:
+            self.say("validate", f"reusing the trainer's fp32 logits of these {len(self.examples)} examples "
+                                 f"(inputs and weights hashes match)")
         # The reference runs on its own copy: the exporter patches the module it traces.
-        ref = self.ref = Reference(copy.deepcopy(model), self.task, src, self.examples, split, self.cores)
+        ref = self.ref = Reference(copy.deepcopy(model) if saved is None else None, self.task, src, self.examples,
+                                   split, self.cores, saved)
         self.say("export", "exporting to ONNX with optimum")
         fp32 = export_onnx(model, src.checkpoint, self.bundle, self.task.optimum_task)
         info = graph_info(fp32)
