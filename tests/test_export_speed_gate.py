@@ -124,3 +124,11 @@ def test_cpu_features_parse_cpuinfo(tmp_path):
     assert got["model"] == "Test CPU 9000"
     assert got["flags"]["avx512_vnni"] and got["flags"]["avx2"] and not got["flags"]["avx_vnni"]
     assert cpu_features(tmp_path / "missing") == {"model": "unknown", "flags": {}}
+
+
+def test_bundle_readme_names_the_variant_kept_off_default():
+    from ftui.export.bundle import readme
+
+    report = ExportReport("src", "ck", "bundle", default_model="model.onnx", kept_off_default={"int8": {"batch": 32, "vs_fp32": 1.3}})
+    assert "- int8 is not the default: 30% slower than fp32 at batch 32" in readme(report, "")
+    assert "slower than fp32" not in readme(ExportReport("src", "ck", "bundle"), "")

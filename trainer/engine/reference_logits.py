@@ -3,7 +3,7 @@ validation-file order, written into the checkpoint saved at the same step with t
 
 Only what is provably export's PyTorch reference is written: float32 weights in eval mode with no
 autocast (a bf16/fp16 run's eval logits are not fp32: nothing is saved and export computes its own),
-one process, plain (not LoRA: the checkpoint holds merged weights the evaluation did not run), and a
+no TF32 on a GPU, one process, plain (not LoRA: the checkpoint holds merged weights the evaluation did not run), and a
 text or image classification task. HF may evaluate in length-grouped order; a recording sampler keeps
 the order it drew so the logits go back into the file's order.
 """
@@ -48,6 +48,8 @@ def why_not_fp32(trainer, task: str) -> str | None:
         return f"{task}: not supported"
     if a.fp16 or a.bf16 or a.fp16_full_eval or a.bf16_full_eval or getattr(a, "torch_compile", False):
         return "mixed precision or compiled evaluation: the eval logits are not fp32 eager"
+    if a.device.type == "cuda" and (torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32):
+        return "TF32 matmuls or convolutions on the GPU: the eval logits are not fp32"
     if a.world_size > 1:
         return "several processes"
     if is_peft(trainer.model):
