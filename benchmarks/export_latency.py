@@ -1,12 +1,15 @@
-"""Export benchmark: PyTorch eager vs ORT fp32 vs ORT int8 (batch 1 and 32, sequence 128, 2 threads),
+"""Export benchmark: PyTorch eager vs every ONNX variant of the bundle (batch 1 and 32, sequence 128, 2 threads),
 and `ftui export` (export + validation) wall time vs `optimum-cli export onnx` alone.
 
-    python benchmarks/export_latency.py [RUN_DIR] [--threads 2] [--seconds 5]
+    python benchmarks/export_latency.py [RUN_DIR] [--threads 2] [--seconds 5] [--repeats 3]
 
-Without RUN_DIR it takes the newest run under ./runs whose recipe names minilm-l6. Targets (issue 4):
-ORT fp32 >= 1.1x and int8 >= 2.5x PyTorch at batch 1, int8 accuracy drop <= 0.5 pt on the real
-validation split, export + validation <= 1.5x optimum-cli's time. Prints the setup and every ratio;
-exits 1 when a target is missed. Both exports run as fresh processes (imports included in both).
+Without RUN_DIR it takes the newest run under ./runs whose recipe names minilm-l6 (`ftui train --headless
+--max-steps 60` makes one). Targets (issue 13): the best int8 variant >= 3.0x PyTorch eager at batch 1
+with <= 0.5 pt accuracy loss on the real validation split; export + validation <= 1.5x optimum-cli's
+time (medians of --repeats runs, taken in turns). Every command runs as a fresh process, imports
+included. Prints the setup (versions, CPU and its int8 features), other processes' CPU use while timed
+and, when that was more than a quarter core, "ratios unreliable" and raw medians instead of ratios.
+Exits 1 when a target is missed, 3 when the machine was too busy to judge one.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-TARGETS = {"fp32_speedup_b1": 1.1, "int8_speedup_b1": 2.5, "int8_drop_pts": 0.5, "export_vs_optimum": 1.5}
+TARGETS = {"best_int8_speedup_b1": 3.0, "int8_drop_pts": 0.5, "export_vs_optimum": 1.5}
+AT_MOST = ("int8_drop_pts", "export_vs_optimum")
 
 
 def main() -> int:
@@ -28,18 +34,20 @@ def main() -> int:
     p.add_argument("run", nargs="?", help="a run directory (default: newest minilm-l6 run under ./runs)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=5.0, help="timing budget per runtime and batch size")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each export command, taken in turns")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     run = Path(args.run) if args.run else newest_minilm_run(Path("runs"))
     if run is None:
-        print("no minilm-l6 run under ./runs: run `ftui train --headless` first (the default recipe is minilm-l6)")
+        print("no minilm-l6 run under ./runs: run `ftui train --headless --max-steps 60` first")
         return 2
     with tempfile.TemporaryDirectory(prefix="ftui-bench-") as tmp:
-        walls = time_exports(run, Path(tmp), args.threads)
+        exports = time_exports(run, Path(tmp), args.threads, args.repeats)
         bundle = Path(tmp) / "int8" / "bundle"
         report = json.loads((bundle / "report.json").read_text())
+        fp32_report = json.loads((Path(tmp) / "fp32" / "bundle" / "report.json").read_text())
         rows, setup = measure_latency(report, bundle, args.threads, args.seconds)
-    return print_results(run, report, rows, setup, walls)
+    return print_results(run, report, fp32_report, rows, setup, exports)
 
 
 def newest_minilm_run(runs: Path) -> Path | None:
@@ -57,27 +65,52 @@ def newest_minilm_run(runs: Path) -> Path | None:
     return max(found, key=lambda d: d.stat().st_mtime, default=None)
 
 
-def time_exports(run: Path, tmp: Path, threads: int) -> dict:
-    """Wall seconds of: ftui export (fp32, validated), optimum-cli export onnx, ftui export --quantize int8."""
+def without_saved_logits(run: Path, tmp: Path) -> Path:
+    """A copy of the run whose checkpoints lack the trainer's saved logits: export computes its reference."""
+    from ftui.rundir.reference_logits import KEY_FILE
+
+    copy = tmp / "run-computed"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("export"))
+    for key in copy.glob(f"checkpoints/*/{KEY_FILE}"):
+        key.unlink()
+    return copy
+
+
+def time_exports(run: Path, tmp: Path, threads: int, repeats: int) -> dict:
+    """{command: {"walls": [s, ...], "other_cores": average}} for ftui export (fp32, validated; with the
+    trainer's logits and without), optimum-cli export onnx, in turns; then ftui export --quantize int8 once."""
+    from ftui.export.machine import OtherLoad
     from ftui.export.source import resolve_source
 
     checkpoint = resolve_source(run).checkpoint
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    ftui = [sys.executable, "-m", "ftui.tui.cli", "export", str(run), "--onnx", "--no-benchmark", "--threads", str(threads)]
+    ftui = [sys.executable, "-m", "ftui.tui.cli", "export"]
+    flags = ["--onnx", "--no-benchmark", "--threads", str(threads)]
+    computed = without_saved_logits(run, tmp)
     commands = {
-        "ftui_export_fp32": ftui + ["--output", str(tmp / "fp32")],
-        "optimum_cli_export": ["optimum-cli", "export", "onnx", "--model", str(checkpoint), "--task",
+        "ftui_export_fp32": ftui + [str(run), *flags, "--output", str(tmp / "fp32")],
+        "ftui_export_fp32_computed": ftui + [str(computed), *flags, "--output", str(tmp / "fp32-computed")],
+        "optimum_cli_export": [str(Path(sys.executable).with_name("optimum-cli")), "export", "onnx", "--model", str(checkpoint), "--task",
                                "text-classification", str(tmp / "optimum")],
-        "ftui_export_int8": ftui + ["--quantize", "int8", "--output", str(tmp / "int8")],
     }
-    walls = {}
-    for name, cmd in commands.items():
+    out = {name: {"walls": [], "load": OtherLoad()} for name in [*commands, "ftui_export_int8"]}
+    timed("warm-up", commands["ftui_export_fp32"], env, {"walls": [], "load": OtherLoad()})  # page cache, untimed
+    for _ in range(repeats):
+        for name, cmd in commands.items():
+            timed(name, cmd, env, out[name])
+    timed("ftui_export_int8", ftui + [str(run), *flags, "--quantize", "int8", "--output", str(tmp / "int8")], env,
+          out["ftui_export_int8"])
+    return {name: {"walls": t["walls"], "other_cores": t["load"].cores} for name, t in out.items()}
+
+
+def timed(name: str, cmd: list[str], env: dict, into: dict) -> None:
+    shutil.rmtree(cmd[-1], ignore_errors=True)  # optimum's output folder must be fresh each time
+    with into["load"]:
         start = time.perf_counter()
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        walls[name] = time.perf_counter() - start
-        if done.returncode != 0:
-            sys.exit(f"{name} failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
-    return walls
+        into["walls"].append(time.perf_counter() - start)
+    if done.returncode != 0:
+        sys.exit(f"{name} failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
 
 
 def measure_latency(report: dict, bundle: Path, threads: int, seconds: float):
@@ -86,21 +119,20 @@ def measure_latency(report: dict, bundle: Path, threads: int, seconds: float):
 
     from ftui.export.benchmark import Budget, benchmark
     from ftui.export.data import load_examples
-    from ftui.export.predictor import model_file, open_session, read_manifest
+    from ftui.export.machine import OtherLoad, cpu_features
+    from ftui.export.predictor import open_session
     from ftui.export.task_text import BENCHMARK_SEQUENCE as SEQUENCE, fixed_inputs
 
     model = AutoModelForSequenceClassification.from_pretrained(report["checkpoint"], dtype=torch.float32).eval()
     texts, _ = load_examples(Path(report["data"]), report["labels"])
-    manifest = read_manifest(bundle)  # onnx/model.onnx, or model.onnx in a bundle from before the onnx/ folder
-    variants = {f"ort-{v}": model_file(bundle, manifest, v) for v in ("fp32", "int8")}
-    names = [i.name for i in open_session(variants["ort-fp32"]).get_inputs()]
+    variants = {v["name"]: bundle / v["file"] for v in report["variants"]}  # the report's paths: onnx/... or flat
+    names = [i.name for i in open_session(variants["fp32"]).get_inputs()]
     inputs = fixed_inputs(bundle, texts, names, SEQUENCE)
-    load_before = os.getloadavg()
-    rows = benchmark(model, variants, inputs, threads, Budget(seconds=seconds, min_iters=10, max_iters=2000))
+    load = OtherLoad()
+    rows = benchmark(model, variants, inputs, threads, Budget(seconds=seconds, min_iters=10, max_iters=2000), load)
     rows += cpu_time_rows(model, variants, inputs[1])
-    setup = {"threads": threads, "sequence": SEQUENCE, "cpu": os.cpu_count(),
-             "load_avg_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-             "sizes_mb": {n: round(p.stat().st_size / 1e6, 1) for n, p in variants.items()},
+    setup = {"threads": threads, "sequence": SEQUENCE, "cpus": os.cpu_count(), "cpu": cpu_features(),
+             "load": load.to_dict(), "sizes_mb": {n: round(p.stat().st_size / 1e6, 1) for n, p in variants.items()},
              "checkpoint_mb": round((Path(report["checkpoint"]) / "model.safetensors").stat().st_size / 1e6, 1)}
     return rows, setup
 
@@ -109,12 +141,10 @@ def cpu_time_rows(model, variants: dict[str, Path], inputs: dict, calls: int = 4
     """Batch 1, one thread: CPU seconds of the calling thread per call. Other processes on a shared
     machine stretch wall time (and stall a 2-thread OpenMP pool badly) but not this, so it is the
     contention-free cross-check of the wall-clock ratios."""
-    import time
-
     import numpy as np
     import torch
 
-    from ftui.export.predictor import model_file, open_session, read_manifest
+    from ftui.export.predictor import open_session
 
     old = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -137,35 +167,64 @@ def cpu_time_rows(model, variants: dict[str, Path], inputs: dict, calls: int = 4
     return rows
 
 
-def print_results(run: Path, report: dict, rows: list[dict], setup: dict, walls: dict) -> int:
+def print_results(run: Path, report: dict, fp32_report: dict, rows: list[dict], setup: dict, exports: dict) -> int:
     from importlib.metadata import version
 
+    from ftui.export.machine import BUSY_CORES, describe_features, unreliable_line
+    from ftui.export.report import reference_line
+
+    load = setup.pop("load")
     print(f"run        {run}  checkpoint {report['checkpoint']}")
     print("versions   " + ", ".join(f"{p} {version(p)}" for p in ("torch", "transformers", "optimum-onnx", "onnxruntime")))
+    print(f"cpu        {describe_features(setup.pop('cpu'))}")
     print(f"setup      {setup}")
+    latency_ok = load["ratios_reliable"]
+    print(f"load       other processes used {load['other_processes_cores']:.2f} cores on average during the "
+          f"{load['timed_wall_s']:.0f} s of latency timing (threshold {BUSY_CORES})")
+    if not latency_ok:
+        print(f"           {unreliable_line(load['other_processes_cores'])}")
     print(f"\n{'runtime':<10}{'batch':>22}{'median ms':>11}{'p90 ms':>9}{'items/s':>9}{'vs pytorch':>12}")
     base = {r["batch"]: r["median_ms"] for r in rows if r["runtime"] == "pytorch"}
     for r in rows:
-        print(f"{r['runtime']:<10}{r['batch']:>22}{r['median_ms']:>11.2f}{r['p90_ms']:>9.2f}{r['throughput_per_s']:>9.1f}"
-              f"{base[r['batch']] / r['median_ms']:>11.2f}x")
+        wall = isinstance(r["batch"], int)
+        ratio = f"{base[r['batch']] / r['median_ms']:>11.2f}x" if latency_ok or not wall else f"{'(raw)':>12}"
+        print(f"{r['runtime']:<10}{r['batch']!s:>22}{r['median_ms']:>11.2f}{r['p90_ms']:>9.2f}"
+              f"{r['throughput_per_s']:>9.1f}{ratio}")
     speed = {r["runtime"]: base[1] / r["median_ms"] for r in rows if r["batch"] == 1}
-    if setup["load_avg_before_after"][0] > 0.5 * setup["cpu"]:
-        print(f"\nnote       load average {setup['load_avg_before_after']} on {setup['cpu']} cores: other processes "
-              "shared the CPU; trust the 1-thread CPU-time rows more than the wall-clock ones")
-    int8 = next(v for v in report["variants"] if v["name"] == "int8")
-    got = {"fp32_speedup_b1": speed["ort-fp32"], "int8_speedup_b1": speed["ort-int8"],
-           "int8_drop_pts": int8["metrics"]["accuracy_drop_pts"],
-           "export_vs_optimum": walls["ftui_export_fp32"] / walls["optimum_cli_export"]}
-    print(f"\naccuracy   pytorch {100 * report['pytorch']['accuracy']:.2f}%  int8 {100 * int8['metrics']['accuracy']:.2f}% "
-          f"({int8['note']}) on {report['rows']} validation rows")
-    print("wall s     " + ", ".join(f"{k} {v:.1f}" for k, v in walls.items()))
-    missed = 0
+    print(f"\naccuracy   pytorch {100 * report['pytorch']['accuracy']:.2f}% on {report['rows']} validation rows")
+    for v in report["variants"]:
+        print(f"           {v['name']:<10} {100 * v['metrics']['accuracy']:.2f}%  drop {v['metrics']['accuracy_drop_pts']:.2f} pt  "
+              f"({v['note']})")
+    for name, s in report.get("kept_off_default", {}).items():
+        print(f"speed gate {name} kept off default: {100 * (s['vs_fp32'] - 1):.0f}% slower than fp32 at batch {s['batch']}")
+    print(f"default    {report['default_model']}")
+    print(f"reference  fp32 export: {reference_line(fp32_report.get('reference', {}))}")
+    print("export s   " + "; ".join(f"{k} median {statistics.median(v['walls']):.1f} of {[round(w, 1) for w in v['walls']]} "
+                                    f"(others {v['other_cores']:.2f} cores)" for k, v in exports.items()))
+    print("           fp32 export timings: " + ", ".join(f"{k} {v:.1f}" for k, v in fp32_report["timings"].items()))
+    export_load = max(exports[k]["other_cores"] for k in ("ftui_export_fp32", "optimum_cli_export"))
+    export_ok = export_load <= BUSY_CORES
+    int8s = [v for v in report["variants"] if v["name"].startswith("int8")]
+    within = [v for v in int8s if v["metrics"]["accuracy_drop_pts"] <= TARGETS["int8_drop_pts"]] or int8s
+    best = max(within, key=lambda v: speed.get(v["name"], 0))
+    wall = lambda k: statistics.median(exports[k]["walls"])  # noqa: E731
+    got = {"best_int8_speedup_b1": (speed.get(best["name"], 0), latency_ok),
+           "int8_drop_pts": (best["metrics"]["accuracy_drop_pts"], True),
+           "export_vs_optimum": (wall("ftui_export_fp32") / wall("optimum_cli_export"), export_ok)}
+    computed_ratio = wall("ftui_export_fp32_computed") / wall("optimum_cli_export")
+    print(f"           without the trainer's logits: " + (f"{computed_ratio:.2f}x optimum-cli" if export_ok else
+                                                          "ratio unreliable (machine busy)"))
+    missed = unjudged = 0
     for key, target in TARGETS.items():
-        ok = got[key] <= target if key in ("int8_drop_pts", "export_vs_optimum") else got[key] >= target
-        missed += not ok
-        print(f"target     {key:<18} {got[key]:6.2f}  {'<=' if key in ('int8_drop_pts', 'export_vs_optimum') else '>='} "
-              f"{target}  {'MET' if ok else 'MISSED'}")
-    return 1 if missed else 0
+        value, reliable = got[key]
+        ok = value <= target if key in AT_MOST else value >= target
+        verdict = ("MET" if ok else "MISSED") if reliable else "UNRELIABLE (machine busy: not a result)"
+        missed += reliable and not ok
+        unjudged += not reliable
+        shown = f"{value:6.2f}" if reliable else f"{'-':>6}"
+        print(f"target     {key:<22} {shown}  {'<=' if key in AT_MOST else '>='} {target}  {verdict}"
+              + (f"  [{best['name']}]" if key != "export_vs_optimum" else ""))
+    return 1 if missed else 3 if unjudged else 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ count applies to PyTorch and to every onnxruntime session and is recorded in the
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +38,18 @@ class Budget:
 DEFAULT_BUDGET = Budget()
 
 
-def time_round_robin(fns: dict[str, callable], budget: Budget) -> dict[str, list[float]]:
+def time_round_robin(fns: dict[str, callable], budget: Budget, load=None) -> dict[str, list[float]]:
     """Wall-clock seconds of each timed call, per runtime name.
 
     Before each runtime's turn: a short pause, so the previous runtime's spinning worker threads
     (onnxruntime and OpenMP both spin a while after a call) have gone idle, then one untimed call.
+    ``load`` (a machine.OtherLoad) is entered around the whole timed loop: other processes' CPU use then.
     """
+    with load if load is not None else contextlib.nullcontext():
+        return _round_robin(fns, budget)
+
+
+def _round_robin(fns: dict[str, callable], budget: Budget) -> dict[str, list[float]]:
     for fn in fns.values():
         for _ in range(budget.warmup):
             fn()
@@ -68,8 +75,10 @@ def summarize(name: str, batch: int, times: list[float]) -> dict:
             "min_ms": float(ms.min()), "throughput_per_s": batch * 1000 / median, "iterations": len(times)}
 
 
-def benchmark(model, variants: dict[str, Path], inputs: dict[int, dict], threads: int, budget: Budget) -> list[dict]:
-    """summarize() rows for PyTorch (when a model is given) and each ONNX file, at every batch size."""
+def benchmark(model, variants: dict[str, Path], inputs: dict[int, dict], threads: int, budget: Budget,
+              load=None) -> list[dict]:
+    """summarize() rows for PyTorch (when a model is given) and each ONNX file, at every batch size;
+    ``load`` (a machine.OtherLoad) measures other processes' CPU use during the timed rounds."""
     import torch
 
     sessions = {name: open_session(path, threads) for name, path in variants.items()}
@@ -81,7 +90,7 @@ def benchmark(model, variants: dict[str, Path], inputs: dict[int, dict], threads
             for batch, x in inputs.items():
                 fns = {} if model is None else {"pytorch": _torch_call(model, x)}
                 fns.update({name: (lambda s=s: s.run(None, x)) for name, s in sessions.items()})
-                rows += [summarize(name, batch, t) for name, t in time_round_robin(fns, budget).items()]
+                rows += [summarize(name, batch, t) for name, t in time_round_robin(fns, budget, load).items()]
     finally:
         torch.set_num_threads(old)
     return rows

@@ -140,6 +140,14 @@ def finish_bundle(bundle: Path, report: ExportReport, recipe: Path | None, task)
     (bundle / "README.md").write_text(readme(report, task.readme_usage(report)))
 
 
+def _speed_note(report: ExportReport) -> str:
+    """The speed gate's verdicts, measured where the export ran (another machine may differ)."""
+    from .speed import describe_slow
+
+    lines = describe_slow(report.kept_off_default)
+    return ("\n" + "\n".join(f"- {line}, measured on the exporting machine" for line in lines)) if lines else ""
+
+
 def readme(report: ExportReport, usage: str) -> str:
     primary = report.primary_metric
     pt = 100 * report.pytorch.get(primary, 0)
@@ -153,6 +161,6 @@ def readme(report: ExportReport, usage: str) -> str:
 
 {models}
 
-Default model for `predict.py` and `ftui predict`: `{report.default_model}`.
+Default model for `predict.py` and `ftui predict`: `{report.default_model}`.{_speed_note(report)}
 
 {usage}"""

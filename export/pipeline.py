@@ -21,10 +21,6 @@ from .report import ExportReport, VariantResult
 from .source import ExportSource, resolve_source
 
 Progress = Callable[[str, str], None]
-# Without a benchmark, the bundle's default model is the first of these whose gates passed: smallest
-# and (for transformers on CPU) fastest first. With one, the fastest passing variant at batch 1 wins:
-# onnxruntime's dynamic int8 convolutions, for one, are slower than fp32 on CPU.
-PREFERENCE = ("int8", "O2", "O1", "fp32")
 # Errors of a disk that cannot take the bundle: one line for the user, not a traceback. EBUSY and EPERM:
 # a bundle folder that is a (read-only) mount point or immutable cannot be renamed aside at publish.
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO, errno.EFBIG, errno.EBUSY,
@@ -149,14 +145,21 @@ class _Export:
         import inspect
 
         from .convert import export_onnx, graph_info
+        from .reuse import saved_reference
         from .validate import Reference
 
         src, report = self.source, self.report
-        self.say("validate", f"running {len(self.examples)} validation examples through PyTorch (in the background)")
         accepted = list(inspect.signature(model.forward).parameters)
         split = self.task.split(src, self.examples, accepted)
+        saved, report.reference = saved_reference(self.task, src, self.examples, split)
+        if saved is None:
+            self.say("validate", f"running {len(self.examples)} validation examples through PyTorch (in the background)")
+        else:
+            self.say("validate", f"reusing the trainer's fp32 logits of these {len(self.examples)} examples "
+                                 f"(inputs and weights hashes match)")
         # The reference runs on its own copy: the exporter patches the module it traces.
-        ref = self.ref = Reference(copy.deepcopy(model), self.task, src, self.examples, split, self.cores)
+        ref = self.ref = Reference(copy.deepcopy(model) if saved is None else None, self.task, src, self.examples,
+                                   split, self.cores, saved)
         self.say("export", "exporting to ONNX with optimum")
         fp32 = export_onnx(model, src.checkpoint, self.bundle, self.task.optimum_task)
         info = graph_info(fp32)
@@ -203,21 +206,21 @@ class _Export:
         self.add_variant(search.run())
 
     def default_model(self) -> str:
-        """The first passing variant in PREFERENCE order among those within 10% of the fastest at batch 1."""
+        """The first passing variant in speed.PREFERENCE order that is not slower than fp32 at batch 1 or 32
+        (the speed gate: onnxruntime's dynamic int8 convolutions, for one, are slower than fp32 on CPU)
+        and within 10% of the fastest at batch 1."""
+        from .speed import choose_default
+
         failed = self.report.failed_gates
         ok = {v.name: v.file for v in self.report.variants if not any(g.startswith(v.name + " ") for g in failed)}
-        ranked = [n for n in PREFERENCE if n in ok]
-        if not ranked:
-            return "model.onnx"
-        latency = {r["runtime"]: r["median_ms"] for r in self.report.benchmark if r["batch"] == 1}
-        if all(n in latency for n in ranked):
-            fastest = min(latency[n] for n in ranked)
-            ranked = [n for n in ranked if latency[n] <= 1.1 * fastest]
-        return ok[ranked[0]]
+        name, slow = choose_default(list(ok), self.report.benchmark)
+        self.report.kept_off_default = slow
+        return ok[name] if name else "model.onnx"
 
     def benchmark(self, model) -> None:
         from . import benchmark as bench
         from .convert import graph_info
+        from .machine import OtherLoad, cpu_features
 
         t = time.perf_counter()
         names = list(graph_info(self.bundle / "model.onnx").inputs)
@@ -225,8 +228,10 @@ class _Export:
         sizes = ", ".join(f"{k} {v}" for k, v in setup.items())
         self.say("benchmark", f"latency at batch {' and '.join(map(str, bench.BATCHES))}, {sizes}, {self.cores} threads")
         variants = {v.name: self.bundle / v.file for v in self.report.variants}
-        self.report.benchmark = bench.benchmark(model, variants, inputs, self.cores, bench.DEFAULT_BUDGET)
-        self.report.benchmark_setup = {"threads": self.cores, **setup, **_versions()}
+        load = OtherLoad()
+        self.report.benchmark = bench.benchmark(model, variants, inputs, self.cores, bench.DEFAULT_BUDGET, load)
+        self.report.benchmark_setup = {"threads": self.cores, **setup, "cpu": cpu_features(), "load": load.to_dict(),
+                                       **_versions()}
         self.lap("benchmark", t)
 
     def write_manifest(self) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 from ftui.rundir.tasks import DEFAULT_TASK, TASKS
 
 from .gates import Gate
+from .machine import describe_features, unreliable_line
+from .speed import describe_slow
 
 
 @dataclass
@@ -46,6 +48,8 @@ class ExportReport:
     gates: list[Gate] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     default_model: str = "model.onnx"
+    kept_off_default: dict = field(default_factory=dict)  # speed gate: {variant: {"batch", "vs_fp32", ...}}
+    reference: dict = field(default_factory=dict)  # where PyTorch's logits came from: computed or reused
 
     @property
     def passed(self) -> bool:
@@ -66,6 +70,7 @@ class ExportReport:
             "int8_notes": self.int8_notes, "int8_fallback": self.int8_fallback,
             "benchmark": {"setup": self.benchmark_setup, "rows": self.benchmark},
             "gates": [g.to_dict() for g in self.gates], "timings": self.timings,
+            "kept_off_default": self.kept_off_default, "reference": self.reference,
         }
 
     def to_text(self) -> str:
@@ -74,8 +79,12 @@ class ExportReport:
                  f"checkpoint  {self.checkpoint}  ({len(self.labels)} labels{self._max_length()}, opset {self.opset})",
                  f"data        {self.data}  ({self.rows} rows)", ""]
         lines += self._validation_table() + self._int8_lines() + [""]
+        if self.reference:
+            lines += [f"reference   {reference_line(self.reference)}", ""]
         if self.benchmark:
             lines += self._latency_table() + [""]
+        if self.kept_off_default or self.benchmark:
+            lines += [f"default     {self.default_model}"] + [f"  {line}" for line in describe_slow(self.kept_off_default)] + [""]
         lines += ["gates"] + [f"  {'PASS' if g.passed else 'FAIL'}  {g.name:<22} {g.detail}" for g in self.gates]
         if self.timings:
             lines += ["", "time        " + ", ".join(f"{k[:-2].replace('_', ' ')} {v:.1f}s" for k, v in self.timings.items())]
@@ -117,16 +126,30 @@ class ExportReport:
         s = self.benchmark_setup
         base = {r["batch"]: r["median_ms"] for r in self.benchmark if r["runtime"] == "pytorch"}
         sizes = ", ".join(f"{k} {v}" for k, v in s.items() if k in ("sequence", "image"))
-        rows = [f"latency ms  ({s.get('threads')} threads, {sizes}; median / p90)",
+        load = s.get("load", {})
+        reliable = load.get("ratios_reliable", True)
+        rows = [f"cpu         {describe_features(s['cpu'])}"] if "cpu" in s else []
+        if load:
+            rows.append(f"load        other processes {load['other_processes_cores']:.2f} cores on average while timed"
+                        if reliable else unreliable_line(load["other_processes_cores"]))
+        rows += [f"latency ms  ({s.get('threads')} threads, {sizes}; median / p90{'' if reliable else '; RAW, ratios unreliable'})",
                 f"{'runtime':<12}{'batch 1':>17}{'batch 32':>19}{'items/s @32':>13}{'speedup @1':>12}{'speedup @32':>13}"]
         for name in dict.fromkeys(r["runtime"] for r in self.benchmark):
             by = {r["batch"]: r for r in self.benchmark if r["runtime"] == name}
             b1, b32 = by.get(1), by.get(32)
             cell = lambda r: f"{r['median_ms']:7.2f} / {r['p90_ms']:7.2f}" if r else "-"  # noqa: E731
-            ratio = lambda b, r: f"{base[b] / r['median_ms']:.2f}x" if r and b in base else "-"  # noqa: E731
+            ratio = lambda b, r: f"{base[b] / r['median_ms']:.2f}x" if r and b in base and reliable else "-"  # noqa: E731
             rows.append(f"{name:<12}{cell(b1):>17}{cell(b32):>19}{(b32 or {}).get('throughput_per_s', 0):13.1f}"
                         f"{ratio(1, b1):>12}{ratio(32, b32):>13}")
         return rows
+
+
+def reference_line(ref: dict) -> str:
+    """'PyTorch reference: reused from training (inputs sha256 1a2b..., weights sha256 3c4d...)' or 'computed (why)'."""
+    if ref.get("reused"):
+        return (f"PyTorch reference: reused from training, step {ref.get('step')} (inputs sha256 {ref['inputs_sha256'][:12]}, "
+                f"weights sha256 {ref['weights_sha256'][:12]})")
+    return f"PyTorch reference: computed ({ref.get('why', 'no saved logits')})"
 
 
 def _mb(n: int) -> str:

@@ -58,11 +58,27 @@ class ImageClassification(ExportTask):
     def pixels(self, source, examples: Examples) -> np.ndarray:
         """The validation images resized and cropped, uint8 (N, H, W, 3): decoded once, normalized per batch."""
         if "pixels" not in examples.extra:
+            from ftui.rundir.reference_logits import image_example
+
+            pixels, digests = [], []
             try:
-                examples.extra["pixels"] = np.stack([self.pre.geometry(load_image(p)) for p in examples.inputs])
+                for path in examples.inputs:
+                    rgb = load_image(path)
+                    decoded = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+                    digests.append(image_example(decoded.shape, decoded.tobytes()))  # to match saved logits
+                    pixels.append(self.pre.geometry(rgb))
             except PredictorError as e:
                 raise ExportError(f"{examples.path}: {e}") from None
+            examples.extra["pixels"], examples.extra["rgb_digests"] = np.stack(pixels), digests
         return examples.extra["pixels"]
+
+    def inputs_digest(self, source, examples: Examples, split: Split) -> str | None:
+        """The decoded images (the file's order) and the image processor's configuration; what turns them
+        into pixel values is proven by the preprocessing gate (the bundle's numpy vs the HF processor)."""
+        from ftui.rundir.reference_logits import image_inputs_digest
+
+        self.pixels(source, examples)
+        return image_inputs_digest(examples.extra["rgb_digests"], (source.checkpoint / PROCESSOR_FILE).read_bytes())
 
     def split(self, source, examples: Examples, input_names: list[str]) -> Split:
         name = "pixel_values" if "pixel_values" in input_names else input_names[0]

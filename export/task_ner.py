@@ -41,6 +41,9 @@ class TokenClassification(TextClassification):
         names = [n for n in MODEL_INPUTS if n in input_names]
         return encode_split(self.tokenizer(source), examples, names)
 
+    def inputs_digest(self, source, examples: Examples, split: Split) -> str | None:
+        return None  # per-word outputs from token logits: the trainer keeps no such reference
+
     def compare(self, logits, reference, examples: Examples) -> dict:
         pred, ref_pred = logits.argmax(-1), reference.argmax(-1)
         ours, theirs = self._scores(pred, examples), self._scores(ref_pred, examples)

@@ -51,6 +51,17 @@ class TextClassification(ExportTask):
 
         return compare(logits, reference, examples.truth)
 
+    def inputs_digest(self, source, examples: Examples, split: Split) -> str | None:
+        """Each example's ids where its attention mask is 1 (padding dropped), in the file's order."""
+        from ftui.rundir.reference_logits import inputs_digest, text_example
+
+        per_batch = []
+        for b in split.batches:
+            mask = b["attention_mask"].astype(bool)
+            rows = [text_example({k: v[i][mask[i]].tolist() for k, v in b.items()}) for i in range(len(mask))]
+            per_batch.append(np.frombuffer(b"".join(rows), np.uint8).reshape(len(rows), -1))
+        return inputs_digest(bytes(row) for row in split.collect(per_batch))
+
     def task_metrics(self, logits, examples: Examples) -> dict:
         from .metrics import task_metrics
 

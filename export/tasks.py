@@ -105,6 +105,11 @@ class ExportTask:
     def task_metrics(self, logits, examples: Examples) -> dict:
         raise NotImplementedError
 
+    def inputs_digest(self, source, examples: Examples, split: Split) -> str | None:
+        """The sha256 of the split's model inputs as ftui.rundir.reference_logits defines it, to match the
+        trainer's saved logits; None where this task cannot reuse them (PyTorch then runs)."""
+        return None
+
     def preprocessing_check(self, source, examples: Examples) -> tuple[dict, Any] | None:
         """(report dict, Gate): the bundle's preprocessing must match what training used."""
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from .convert import graph_info
@@ -46,11 +46,16 @@ class Reference:
     slows down sharply when it must share its cores with another runtime).
     """
 
-    def __init__(self, model, task: ExportTask, source, examples: Examples, split: Split, cores: int):
+    def __init__(self, model, task: ExportTask, source, examples: Examples, split: Split, cores: int, saved=None):
+        """``saved``: the trainer's logits of these inputs (export/reuse.py proved them), used instead of a pass."""
         self.task, self.source, self.examples, self.split, self.cores = task, source, examples, split, cores
         self.torch_threads = max(1, cores // 2)
         self._cancel = threading.Event()
         self.pytorch_s = 0.0  # wall time of the PyTorch pass, once done
+        if saved is not None:
+            self._future = Future()
+            self._future.set_result(saved)
+            return
         pool = ThreadPoolExecutor(1, thread_name_prefix="ftui-pytorch-reference")
         self._future = pool.submit(self._pytorch, model)
         pool.shutdown(wait=False)

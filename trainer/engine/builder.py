@@ -53,7 +53,7 @@ def build_trainer(run, recipe, model_ref, data, events):
         data_collator=parts.collator, processing_class=parts.processing_class,
         compute_metrics=parts.compute_metrics,
         callbacks=[callback], events=events, strategy=t.strategy, llrd_decay=t.llrd_decay,
-        keep_checkpoints=recipe.checkpoint.keep,
+        keep_checkpoints=recipe.checkpoint.keep, task=recipe.task.type,
     )
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(noisy)

@@ -27,6 +27,7 @@ from transformers import Trainer
 from ftui.rundir.layout import list_checkpoints
 
 from .callback import CHECKPOINT_STATE, FtuiCallback
+from .reference_logits import RecordingSampler, dataset_digests, ordered_logits, why_not_fp32, write_reference
 from .sampling import EpochSeededLengthGroupedSampler
 from .strategies import finish_checkpoint, is_peft, load_adapter
 
@@ -35,8 +36,10 @@ STAGING = ".staging"
 
 class FtuiTrainer(Trainer):
     def __init__(self, *args, events=None, strategy: str = "full", llrd_decay: float = 0.9,
-                 keep_checkpoints: int = 2, **kwargs):
+                 keep_checkpoints: int = 2, task: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.task = task  # with it, a checkpoint saved at an evaluation's step keeps its fp32 logits
+        self._eval_sampler, self._eval_logits, self._eval_digests = None, None, None
         self.events = events
         self.strategy = strategy
         self.llrd_decay = llrd_decay
@@ -94,6 +97,35 @@ class FtuiTrainer(Trainer):
         finally:
             self._status("running")
 
+    def _get_eval_sampler(self, eval_dataset):
+        sampler = super()._get_eval_sampler(eval_dataset)
+        self._eval_sampler = None if sampler is None else RecordingSampler(sampler)
+        return self._eval_sampler
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                        metric_key_prefix="eval"):
+        """HF's loop; keeps its logits (in dataset order) when they are export's fp32 reference."""
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        self._eval_logits = None
+        if self.task and metric_key_prefix == "eval" and why_not_fp32(self, self.task) is None:
+            logits = ordered_logits(output.predictions, self._eval_sampler, len(self.eval_dataset))
+            if logits is not None:
+                self._eval_logits = (self.state.global_step, logits)
+        return output
+
+    def _write_reference_logits(self, folder: Path) -> None:
+        """The evaluation's logits into the checkpoint of the same step (rundir/reference_logits.py)."""
+        kept = self._eval_logits
+        if kept is None or kept[0] != self.state.global_step:
+            return
+        try:
+            if self._eval_digests is None:  # the validation set does not change: hashed once a run
+                self._eval_digests = dataset_digests(self.eval_dataset, self.model) or False
+            if self._eval_digests:
+                write_reference(folder, self.task, kept[0], kept[1], *self._eval_digests)
+        except (OSError, ValueError, TypeError, KeyError):
+            pass  # no reuse, export computes its reference: never a reason to lose the checkpoint
+
     # --- checkpoints ----------------------------------------------------------------------
     def _get_output_dir(self, trial):
         root = super()._get_output_dir(trial)
@@ -118,6 +150,7 @@ class FtuiTrainer(Trainer):
                 for callback in self._ftui_callbacks()[:1]:  # early stopping and best, for resume
                     state = callback.checkpoint_state(self.state.global_step)
                     (staging / name / CHECKPOINT_STATE).write_text(json.dumps(state), encoding="utf-8")
+                self._write_reference_logits(staging / name)
         except BaseException:
             # A full disk or a crash mid-save: drop the partial copy, keep every finished checkpoint.
             if self.args.should_save:
