@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .diagnosis import Diagnoser
 from .events import EventTail
 from .events_schema import FINAL_STATUSES, Event, Invalid, check_event
 
@@ -45,6 +46,8 @@ class RunState:
     acks: dict = field(default_factory=dict)            # command id -> ack event
     run_start: dict = field(default_factory=dict)
     summary: dict | None = None
+    diagnoses: list = field(default_factory=list)       # diagnosis events, in order (last 100)
+    diagnoser: Diagnoser = field(default_factory=Diagnoser, repr=False)  # for runs that wrote none
     skipped_events: int = 0                             # lines of the log no reader could use
 
     @property
@@ -65,6 +68,18 @@ class RunState:
         handler = getattr(self, f"_on_{kind}", None)
         if handler is not None:
             handler(event)
+        if kind in ("run_start", "step", "eval") and not self.diagnoses:
+            self.diagnoser.feed(event)
+
+    @property
+    def diagnosis(self) -> dict | None:
+        """The current diagnosis (the diagnosis event's fields), None when healthy: the last one the
+        trainer wrote; for a run that wrote none (an older ftui), what the same rules say of its events."""
+        if self.diagnoses:
+            last = self.diagnoses[-1]
+            return None if last.get("kind") == "healthy" else last
+        current = self.diagnoser.current
+        return {"step": current.since_step, **current.fields(), "computed": True} if current else None
 
     def note_skipped(self, count: int, reason: str | None) -> None:
         """Counts events no reader could use and says so once per batch in the log pane."""
@@ -138,6 +153,10 @@ class RunState:
 
     def _on_summary(self, e: dict) -> None:
         self.summary = e
+
+    def _on_diagnosis(self, e: dict) -> None:
+        self.diagnoses.append(e)
+        del self.diagnoses[:-100]
 
 
 def fold(events) -> RunState:

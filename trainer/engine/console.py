@@ -67,11 +67,21 @@ def format_event(e: dict) -> str | None:
         return f"{e.get('level', 'info')}: {e.get('message')}"
     if kind == "ack":
         return f"command {e.get('cmd')} {'ok' if e.get('ok') else 'refused'}: {e.get('message')}"
+    if kind == "diagnosis":
+        return diagnosis_line(e)
     if kind == "summary":
         best = e.get("best_checkpoint") or "none"
         value = f" ({e['metric']} {e['best_value']:.4f})" if e.get("best_value") is not None else ""
         return f"done: {e.get('status')} at step {e.get('final_step')} in {_duration(e.get('train_runtime_s'))}; best checkpoint {best}{value}"
     return None
+
+
+def diagnosis_line(e: dict) -> str:
+    """``diagnosis: overfitting since step 120 — <evidence>; suggestion: <suggestion>``."""
+    if e.get("kind") == "healthy":
+        return f"diagnosis: healthy again at step {e.get('step')} — {e.get('evidence', '')}"
+    return (f"diagnosis: {e.get('kind')} since step {e.get('since_step', e.get('step'))} — {e.get('evidence', '')}; "
+            f"suggestion: {e.get('suggestion', '')}")
 
 
 class ConsolePrinter:
