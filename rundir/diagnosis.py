@@ -22,8 +22,10 @@ TREND_EVALS = 3
 # A train-loss window mean this many times the run's first logged loss is a spike: fine-tuning starts
 # from the untrained head's loss, and a sound run never climbs far above where it began.
 SPIKE_RATIO = 3.0
-# Median grad norm since the last evaluation this many times the median of all earlier ones: the
-# median ignores one odd batch, and a tenfold sustained rise is an optimizer thrown off course.
+# Median grad norm since the last evaluation this many times the median of all earlier ones, while the
+# train loss did not fall: the median ignores one odd batch, and a tenfold sustained rise that buys
+# nothing is an optimizer thrown off course (memorising a training set also grows the norm, on a
+# falling loss).
 GRAD_SPIKE_RATIO = 10.0
 # Grad norms seen before the rule above trusts their median.
 GRAD_HISTORY_MIN = 5
@@ -46,6 +48,10 @@ FROZEN_SHARE = 0.10
 RISE_MIN = 0.10
 # A train/eval gap below this (in loss units) is not worth calling overfitting however it grows.
 GAP_MIN = 0.10
+# Eval loss this far (relative) above its best while the train loss is below where it was then: the
+# model kept fitting the training data and lost the validation data (this keeps a diagnosis standing
+# while the eval loss wobbles near its new high rather than rising every evaluation).
+OVERFIT_ABOVE_BEST = 0.20
 # Plateau: no evaluation among the last PLATEAU_EVALS beat the best before them by this (relative).
 PLATEAU_EVALS = 4
 PLATEAU_DELTA = 0.01
@@ -193,7 +199,9 @@ class Diagnoser:
             return _make("diverging", p.step, f"train loss {_f(p.train_loss)} since the last evaluation is "
                          f"{p.train_loss / self.first_loss:.1f}x the first logged loss {_f(self.first_loss)}")
         recent, earlier = self._spike
-        if recent and len(earlier) >= GRAD_HISTORY_MIN:
+        rising = len(self.points) > 1 and None not in (p.train_loss, self.points[-2].train_loss) \
+            and p.train_loss >= self.points[-2].train_loss  # large gradients on a falling loss are learning
+        if rising and recent and len(earlier) >= GRAD_HISTORY_MIN:
             now, before = recent[len(recent) // 2], earlier[len(earlier) // 2]
             if before > 0 and now >= GRAD_SPIKE_RATIO * before:
                 return _make("diverging", p.step, f"median grad norm {_f(now)} since the last evaluation is "
@@ -208,8 +216,14 @@ class Diagnoser:
         if _rising(ev) and tr[-1] < tr[0]:
             return _make("overfitting", pts[0].step, f"eval loss rose {TREND_EVALS} evaluations in a row, "
                          f"{_f(ev[0])} -> {_f(ev[-1])}, while train loss fell {_f(tr[0])} -> {_f(tr[-1])}")
+        best = min((p for p in self.points if p.eval_loss is not None and p.train_loss is not None),
+                   key=lambda p: p.eval_loss)
+        if best.eval_loss > 0 and ev[-1] >= (1 + OVERFIT_ABOVE_BEST) * best.eval_loss and tr[-1] < best.train_loss:
+            return _make("overfitting", best.step, f"eval loss {_f(ev[-1])} is {ev[-1] / best.eval_loss - 1:.0%} above "
+                         f"its best {_f(best.eval_loss)} (step {best.step}), while train loss fell "
+                         f"{_f(best.train_loss)} -> {_f(tr[-1])}")
         gaps = [e - t for e, t in zip(ev, tr)]
-        best_eval = min(p.eval_loss for p in self.points if p.eval_loss is not None)
+        best_eval = best.eval_loss
         if _rising(gaps) and gaps[-1] >= GAP_MIN and ev[-1] > best_eval and tr[-1] < tr[0]:
             return _make("overfitting", pts[0].step, f"the eval-train loss gap grew {TREND_EVALS} evaluations "
                          f"in a row, {_f(gaps[0])} -> {_f(gaps[-1])}, while eval loss stalled above its best "
@@ -239,7 +253,7 @@ class Diagnoser:
         """Words saying the model is no better than predicting the majority class, or None."""
         p = self.points[-1]
         if self.baseline is not None and p.metric is not None and p.metric <= self.baseline + BASELINE_MARGIN:
-            return f"{self.metric} {_f(p.metric)} is at the majority-class baseline {_f(self.baseline)}"
+            return f"{self.metric} {_f(p.metric)} is no better than the majority-class baseline {_f(self.baseline)}"
         if self.prior_entropy and p.eval_loss is not None and p.eval_loss >= ENTROPY_SHARE * self.prior_entropy:
             return (f"eval loss {_f(p.eval_loss)} is no better than predicting the class frequencies "
                     f"({_f(self.prior_entropy)})")
@@ -250,7 +264,7 @@ class Diagnoser:
         if flat is None or baseline is None:
             return None
         if self.trainable_share is not None and self.trainable_share < FROZEN_SHARE:
-            action, why = "unfreeze", f"; only {self.trainable_share:.1%} of the parameters train"
+            action, why = "unfreeze", f"; only {100 * self.trainable_share:.2g}% of the parameters train"
         elif self.lr is not None and self.lr <= LR_LOW:
             action, why = "raise_lr", f"; lr {_f(self.lr)}"
         else:
@@ -295,6 +309,15 @@ def diagnose(events) -> tuple[Diagnosis | None, list[Diagnosis]]:
         if change is not None:
             changes.append(change)
     return diagnoser.current, changes
+
+
+def diagnosis_line(e: dict) -> str:
+    """A diagnosis event as a person reads it (headless and the log pane):
+    ``diagnosis: overfitting since step 120 — <evidence>; suggestion: <suggestion>``."""
+    if e.get("kind") == "healthy":
+        return f"diagnosis: healthy again at step {e.get('step')} — {e.get('evidence', '')}"
+    return (f"diagnosis: {e.get('kind')} since step {e.get('since_step', e.get('step'))} — {e.get('evidence', '')}; "
+            f"suggestion: {e.get('suggestion', '')}")
 
 
 def _make(kind: str, since_step: int, evidence: str) -> Diagnosis:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .diagnosis import Diagnoser
+from .diagnosis import Diagnoser, diagnosis_line
 from .events import EventTail
 from .events_schema import FINAL_STATUSES, Event, Invalid, check_event
 
@@ -42,7 +42,7 @@ class RunState:
     best_checkpoint: str | None = None
     checkpoints: list = field(default_factory=list)     # checkpoint events
     hardware: dict | None = None
-    logs: list = field(default_factory=list)            # log events (last 500)
+    logs: list = field(default_factory=list)            # log events, acks and diagnoses as lines (last 500)
     acks: dict = field(default_factory=dict)            # command id -> ack event
     run_start: dict = field(default_factory=dict)
     summary: dict | None = None
@@ -145,11 +145,17 @@ class RunState:
         self.hardware = e
 
     def _on_log(self, e: dict) -> None:
+        self._line(e)
+
+    def _line(self, e: dict) -> None:
         self.logs.append(e)
         del self.logs[:-500]
 
     def _on_ack(self, e: dict) -> None:
         self.acks[e.get("id")] = e
+        said = f": {e['message']}" if e.get("message") else ""
+        self._line({"type": "log", "level": "info" if e["ok"] else "warning", "t": e.get("t", 0), "step": e["step"],
+                    "message": f"command {e.get('cmd', '?')} at step {e['step']} {'ok' if e['ok'] else 'refused'}{said}"})
 
     def _on_summary(self, e: dict) -> None:
         self.summary = e
@@ -157,6 +163,8 @@ class RunState:
     def _on_diagnosis(self, e: dict) -> None:
         self.diagnoses.append(e)
         del self.diagnoses[:-100]
+        self._line({"type": "log", "level": "info" if e["kind"] == "healthy" else "warning", "t": e.get("t", 0),
+                    "step": e["step"], "message": diagnosis_line(e)})
 
 
 def fold(events) -> RunState:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from ftui.rundir.diagnosis import diagnosis_line
+
 
 def _duration(seconds) -> str:
     if seconds is None:
@@ -74,14 +76,6 @@ def format_event(e: dict) -> str | None:
         value = f" ({e['metric']} {e['best_value']:.4f})" if e.get("best_value") is not None else ""
         return f"done: {e.get('status')} at step {e.get('final_step')} in {_duration(e.get('train_runtime_s'))}; best checkpoint {best}{value}"
     return None
-
-
-def diagnosis_line(e: dict) -> str:
-    """``diagnosis: overfitting since step 120 — <evidence>; suggestion: <suggestion>``."""
-    if e.get("kind") == "healthy":
-        return f"diagnosis: healthy again at step {e.get('step')} — {e.get('evidence', '')}"
-    return (f"diagnosis: {e.get('kind')} since step {e.get('since_step', e.get('step'))} — {e.get('evidence', '')}; "
-            f"suggestion: {e.get('suggestion', '')}")
 
 
 class ConsolePrinter:

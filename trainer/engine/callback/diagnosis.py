@@ -28,7 +28,8 @@ class DiagnosisOut:
         change = self.diagnoser.feed({"type": "eval", "t": 0, "step": step, "metrics": metrics})
         if change is not None:
             self.last = change
-            self.out.emit("diagnosis", step, **change.fields())
+            if self.out.is_zero:  # EventsOut.emit's own first parameter is named "kind"
+                self.out.log.emit("diagnosis", step, **change.fields())
 
     def summary(self) -> dict:
         """The summary's ``diagnosis`` field: the last diagnosis written, or nothing."""
