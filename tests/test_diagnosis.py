@@ -166,3 +166,25 @@ def test_any_event_sequence_never_crashes_and_is_deterministic(events):
     assert first == again
     for change in first[1]:
         check_event({"type": "diagnosis", "t": 1, "step": 1, **change.fields()})
+
+
+def test_runs_json_carries_the_last_diagnosis(tmp_path):
+    """`ftui runs --json`'s row: the summary's diagnosis; for a run that wrote none, the computed one."""
+    from ftui.rundir.events import EventLog
+    from ftui.rundir.layout import RunDir
+    from ftui.rundir.summary import summarize
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for run in (old, new):
+        run.mkdir()
+        log = EventLog(run / "events.jsonl")
+        for e in stream([0.5, 0.35, 0.30, 0.25, 0.21], [0.7, 0.41, 0.45, 0.48, 0.52]):
+            log.emit(e.pop("type"), e.pop("step"), **{k: v for k, v in e.items() if k != "t"})
+        if run == new:
+            last = {"kind": "plateau", "since_step": 30, "evidence": "e", "suggestion": "s", "action": "stop_keep_best"}
+            log.emit("diagnosis", 50, **last)
+            log.emit("summary", 50, status="finished", diagnosis=last)
+        log.close()
+    assert summarize(RunDir(new))["diagnosis"]["kind"] == "plateau"
+    computed = summarize(RunDir(old))["diagnosis"]
+    assert computed["kind"] == "overfitting" and set(computed) == {"kind", "since_step", "evidence", "suggestion", "action"}
