@@ -17,15 +17,16 @@ SCHEMA_VERSION = 1
 EVENT_TYPES = (
     "run_start", "step", "eval", "checkpoint", "status", "hardware", "log", "ack", "summary", "diagnosis",
 )
+# What a "diagnosis" event may say (rundir/diagnosis.py decides; "healthy" ends an earlier one) and
+# the action ftui can take about it.
+DIAGNOSES = ("overfitting", "underfitting", "diverging", "lr_too_low", "lr_too_high", "plateau", "healthy")
+DIAGNOSIS_ACTIONS = ("stop_keep_best", "lower_lr", "raise_lr", "unfreeze", "more_epochs", "none")
 # Statuses a "status" event may carry, in the order a run usually passes them.
 STATUSES = (
     "starting", "running", "paused", "evaluating", "saving", "stopped", "finished", "failed",
     "nan_halted",
 )
 FINAL_STATUSES = ("stopped", "finished", "failed", "nan_halted")
-# What the trainer's diagnosis says of the curves ("healthy" ends an earlier one), and what it suggests.
-DIAGNOSES = ("overfitting", "underfitting", "diverging", "lr_too_low", "lr_too_high", "plateau", "healthy")
-DIAGNOSIS_ACTIONS = ("stop_keep_best", "lower_lr", "raise_lr", "unfreeze", "more_epochs", "none")
 COMMANDS = ("pause", "resume", "save", "stop", "set_lr")
 LR_MODES = ("set", "scale")
 
@@ -124,6 +125,13 @@ def metrics(value) -> dict:
     return {text(k): metric(v) for k, v in value.items()}
 
 
+def counts(value) -> dict:
+    """{name: whole number}, as run_start's validation_class_counts."""
+    if not isinstance(value, dict):
+        raise Invalid(f"must be an object of counts, not {_short(value)}")
+    return {text(k): whole(v) for k, v in value.items()}
+
+
 def one_of(*allowed):
     def check(value):
         if value not in allowed:
@@ -148,6 +156,17 @@ def _bad_gpu(value):
     raise Invalid(f"must list GPU objects, not {_short(value)}")
 
 
+DIAGNOSIS_FIELDS = ({"kind": one_of(*DIAGNOSES)},
+                    {"since_step": whole, "evidence": text, "suggestion": text, "action": one_of(*DIAGNOSIS_ACTIONS)})
+
+
+def diagnosis(value) -> dict:
+    """A diagnosis as the summary carries it: the diagnosis event's fields."""
+    if not isinstance(value, dict):
+        raise Invalid(f"must be a diagnosis object, not {_short(value)}")
+    return _fields(value, *DIAGNOSIS_FIELDS)
+
+
 # --- per event type: (required fields, optional fields); other fields pass through unchecked --
 
 COMMON = {"type": text, "t": time_, "step": whole}  # and "v": absent means version 1
@@ -157,7 +176,7 @@ SCHEMA = {
         "train_rows": whole, "validation_rows": whole, "mean_tokens": number, "entity_types": texts,
         "image_size": text, "total_steps": whole, "epochs": number, "batch_size": whole, "grad_accum": whole,
         "params_total": whole, "params_trainable": whole, "strategy": text, "precision": text, "device": text,
-        "world_size": whole, "resumed_from": text}),
+        "world_size": whole, "resumed_from": text, "validation_class_counts": counts}),
     "step": ({}, {
         "epoch": number, "loss": metric, "lr": number, "grad_norm": metric, "samples_per_s": number,
         "tokens_per_s": number, "eta_s": number, "elapsed_s": number, "total_steps": whole,
@@ -172,9 +191,8 @@ SCHEMA = {
     "ack": ({"ok": flag}, {"id": text, "cmd": text, "message": text}),
     "summary": ({}, {"status": text, "best_checkpoint": text, "metric": text, "best_value": metric,
                      "final_step": whole, "train_runtime_s": number, "early_stopped": flag,
-                     "metrics": metrics, "rank_weights_sha256": texts}),
-    "diagnosis": ({"kind": one_of(*DIAGNOSES)}, {"since_step": whole, "evidence": text, "suggestion": text,
-                                                 "action": one_of(*DIAGNOSIS_ACTIONS)}),
+                     "metrics": metrics, "rank_weights_sha256": texts, "diagnosis": diagnosis}),
+    "diagnosis": DIAGNOSIS_FIELDS,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .diagnosis import Diagnoser, diagnosis_line
 from .events import EventTail
 from .events_schema import FINAL_STATUSES, Event, Invalid, check_event
 
@@ -41,11 +42,12 @@ class RunState:
     best_checkpoint: str | None = None
     checkpoints: list = field(default_factory=list)     # checkpoint events
     hardware: dict | None = None
-    logs: list = field(default_factory=list)            # log events (last 500)
+    logs: list = field(default_factory=list)            # log events, acks and diagnoses as lines (last 500)
     acks: dict = field(default_factory=dict)            # command id -> ack event
     run_start: dict = field(default_factory=dict)
     summary: dict | None = None
-    diagnosis: dict | None = None                       # the last diagnosis event
+    diagnoses: list = field(default_factory=list)       # diagnosis events, in order (last 100)
+    diagnoser: Diagnoser = field(default_factory=Diagnoser, repr=False)  # for runs that wrote none
     skipped_events: int = 0                             # lines of the log no reader could use
 
     @property
@@ -66,6 +68,18 @@ class RunState:
         handler = getattr(self, f"_on_{kind}", None)
         if handler is not None:
             handler(event)
+        if kind in ("run_start", "step", "eval") and not self.diagnoses:
+            self.diagnoser.feed(event)
+
+    @property
+    def diagnosis(self) -> dict | None:
+        """The current diagnosis (the diagnosis event's fields), None when healthy: the last one the
+        trainer wrote; for a run that wrote none (an older ftui), what the same rules say of its events."""
+        if self.diagnoses:
+            last = self.diagnoses[-1]
+            return None if last.get("kind") == "healthy" else last
+        current = self.diagnoser.current
+        return {"step": current.since_step, **current.fields(), "computed": True} if current else None
 
     def note_skipped(self, count: int, reason: str | None) -> None:
         """Counts events no reader could use and says so once per batch in the log pane."""
@@ -131,17 +145,26 @@ class RunState:
         self.hardware = e
 
     def _on_log(self, e: dict) -> None:
+        self._line(e)
+
+    def _line(self, e: dict) -> None:
         self.logs.append(e)
         del self.logs[:-500]
 
     def _on_ack(self, e: dict) -> None:
         self.acks[e.get("id")] = e
+        said = f": {e['message']}" if e.get("message") else ""
+        self._line({"type": "log", "level": "info" if e["ok"] else "warning", "t": e.get("t", 0), "step": e["step"],
+                    "message": f"command {e.get('cmd', '?')} at step {e['step']} {'ok' if e['ok'] else 'refused'}{said}"})
 
     def _on_summary(self, e: dict) -> None:
         self.summary = e
 
     def _on_diagnosis(self, e: dict) -> None:
-        self.diagnosis = e
+        self.diagnoses.append(e)
+        del self.diagnoses[:-100]
+        self._line({"type": "log", "level": "info" if e["kind"] == "healthy" else "warning", "t": e.get("t", 0),
+                    "step": e["step"], "message": diagnosis_line(e)})
 
 
 def fold(events) -> RunState:

@@ -46,5 +46,13 @@ def summarize(run: RunDir) -> dict:
         "step": state.step, "total_steps": state.total_steps, "metric": state.metric_name,
         "best_value": state.best_value, "best_checkpoint": state.best_checkpoint, "updated": state.last_t,
         "model": state.model, "task": state.task, "strategy": state.run_start.get("strategy", ""),
-        "skipped_events": state.skipped_events,
+        "skipped_events": state.skipped_events, "diagnosis": _diagnosis(state),
     }
+
+
+def _diagnosis(state: RunState) -> dict | None:
+    """The run's last diagnosis: the summary's, else the newest diagnosis event, else computed (older runs)."""
+    if state.summary and state.summary.get("diagnosis"):
+        return state.summary["diagnosis"]
+    found = state.diagnosis
+    return {k: found[k] for k in ("kind", "since_step", "evidence", "suggestion", "action") if k in found} if found else None

@@ -225,8 +225,10 @@ def test_event_log_lines_pass_the_schema(tmp_path):
     log.emit("log", 1, level="info", message="hi")
     log.emit("ack", 1, id=None, cmd=None, ok=False, message="not a JSON object")
     log.emit("summary", 1, status="finished", best_checkpoint=None, metric="accuracy", best_value=None,
-             final_step=1, train_runtime_s=1.0, early_stopped=False, metrics={})
-    log.emit("diagnosis", 1, kind="plateau", since_step=0, evidence="flat", suggestion="raise the lr", action="raise_lr")
+             final_step=1, train_runtime_s=1.0, early_stopped=False, metrics={},
+             diagnosis={"kind": "plateau", "since_step": 1, "evidence": "e", "suggestion": "s", "action": "stop_keep_best"})
+    log.emit("diagnosis", 1, kind="overfitting", since_step=1, evidence="eval loss rose", suggestion="stop",
+             action="stop_keep_best")
     log.close()
     tail = EventTail(tmp_path / "events.jsonl")
     assert [e["type"] for e in tail.read_new()] == list(EVENT_TYPES) and tail.skipped == 0

@@ -34,6 +34,8 @@ p = argparse.ArgumentParser()
 p.add_argument("data"); p.add_argument("model"); p.add_argument("run"); p.add_argument("out")
 p.add_argument("--max-steps", type=int, default=-1); p.add_argument("--sleep", type=float, default=0.0)
 p.add_argument("--crash-at", type=int, default=0)
+p.add_argument("--lr", type=float, default=1e-3); p.add_argument("--epochs", type=float, default=2)
+p.add_argument("--logging-steps", type=int, default=500)
 a = p.parse_args()
 torch.set_num_threads(1)
 rows = json.load(open(a.data))
@@ -51,8 +53,8 @@ class Slow(TrainerCallback):
 
 model = BertForSequenceClassification.from_pretrained(
     a.model, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
-args = TrainingArguments(output_dir=a.out, num_train_epochs=2, max_steps=a.max_steps, per_device_train_batch_size=16,
-                         learning_rate=1e-3, eval_strategy="epoch", save_strategy="no", report_to="none",
+args = TrainingArguments(output_dir=a.out, num_train_epochs=a.epochs, max_steps=a.max_steps, per_device_train_batch_size=16,
+                         learning_rate=a.lr, logging_steps=a.logging_steps, eval_strategy="epoch", save_strategy="no", report_to="none",
                          disable_tqdm=True, use_cpu=True, seed=0)
 trainer = Trainer(model=model, args=args, train_dataset=encode(rows[60:]), eval_dataset=encode(rows[:60]),
                   data_collator=DataCollatorWithPadding(tok), callbacks=[Slow()])
@@ -119,6 +121,18 @@ def test_a_plain_trainer_script_writes_a_whole_run(plain_script, tmp_path, tweet
 
     listed = [json.loads(line) for line in ftui("--runs-dir", run.parent, "runs", "--json", check=True).stdout.splitlines()]
     assert [(r["name"], r["status"], r["live"], r["step"]) for r in listed] == [("mine", "finished", False, 30)]
+
+
+def test_a_plain_trainer_script_gets_diagnosed_too(plain_script, tmp_path):
+    """A script training at lr 1e-9 learns nothing: after a few evaluations the callback says
+    underfitting (the eval loss is that of guessing from the class frequencies) and suggests a higher rate."""
+    run = tmp_path / "runs" / "mine"
+    result, _ = _run_watching_pid(plain_script("--lr", "1e-9", "--epochs", "4", "--logging-steps", "1"), run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    diagnoses = events_of(run, "diagnosis")
+    assert [(d["kind"], d["action"]) for d in diagnoses] == [("underfitting", "raise_lr")]
+    assert diagnoses[0]["step"] <= events_of(run, "eval")[2]["step"]  # by the third evaluation
+    assert events_of(run, "summary")[-1]["diagnosis"]["kind"] == "underfitting"
 
 
 def test_a_script_that_crashes_mid_training_leaves_a_failed_status(plain_script, tmp_path):

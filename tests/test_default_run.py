@@ -6,6 +6,7 @@ import json
 import tomllib
 
 from conftest import events_of, ftui
+from ftui.rundir.diagnosis import diagnose
 
 
 def test_default_run_beats_the_majority_class(default_run):
@@ -18,6 +19,17 @@ def test_default_run_beats_the_majority_class(default_run):
     assert final["accuracy"] >= 0.62, final
     assert final["f1_macro"] > 0.5, final
     assert events_of(default_run, "status")[-1]["status"] == "finished"
+
+
+def test_the_default_run_gets_no_diagnosis(default_run):
+    """The default recipe is healthy: the trainer wrote no diagnosis, and the rules run again over
+    its events (as a reader of an older run would) find none either."""
+    events = events_of(default_run)
+    counts = events_of(default_run, "run_start")[0]["validation_class_counts"]
+    assert sum(counts.values()) == 1000 and set(counts) == {"negative", "neutral", "positive"}
+    assert [e for e in events if e["type"] == "diagnosis"] == []
+    assert "diagnosis" not in events_of(default_run, "summary")[-1]
+    assert diagnose(events) == (None, [])
 
 
 def test_default_run_directory_is_complete(default_run):
@@ -42,6 +54,7 @@ def test_runs_lists_the_default_run(default_run):
     table = ftui("runs", cwd=default_run.parent.parent).stdout
     assert default_run.name in table and "finished" in table
     assert row["task"] == "sequence-classification" and row["strategy"] == "full"
+    assert row["diagnosis"] is None
     assert table.splitlines()[1].split()[1] == "text"  # the TASK column
 
 

@@ -102,3 +102,33 @@ def test_sigterm_checkpoints_then_stops(long_run):
     assert proc.wait(timeout=60) == 0
     assert events_of(run, "checkpoint")[-1]["reason"] == "stop"
     assert events_of(run, "status")[-1]["status"] == "stopped"
+
+
+def test_a_set_lr_survives_resume(make_recipe, tmp_path):
+    """Given a set_lr (scale x0.1) then stop, when the run is resumed, then its rate stays scaled:
+    the scheduler's base rates are in the checkpoint, so the scaled schedule continues."""
+    recipe = make_recipe(train={"max_steps": 100000, "logging_steps": 1, "eval_every": 100000, "scheduler": "constant"},
+                         checkpoint={"every": 100000})
+    cmd = [sys.executable, "-m", "ftui.tui.cli", "train", str(recipe), "--headless"]
+    run = tmp_path / "runs" / "tiny"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(run, lambda e: e["type"] == "step" and e["step"] >= 2, what="training steps")
+        assert ack_of(run, write_command(run, "set_lr", value=0.1, mode="scale"))["ok"]
+        scaled = wait_for(run, lambda e: e["type"] == "step" and e.get("lr", 1) < 5e-4, what="a scaled step")
+        assert scaled["lr"] == pytest.approx(1e-4, rel=0.01)
+        assert ack_of(run, write_command(run, "stop"))["ok"]
+        assert proc.wait(timeout=60) == 0
+        stopped = events_of(run, "summary")[-1]["final_step"]
+        proc = subprocess.Popen([sys.executable, "-m", "ftui.tui.cli", "train", "--resume", str(run), "--headless"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        resumed = wait_for(run, lambda e: e["type"] == "run_start" and e.get("resumed_from"), what="the resume")
+        after = wait_for(run, lambda e: e["type"] == "step" and e["step"] > stopped and e.get("lr"), after=resumed,
+                         what="steps after the resume")
+        assert after["lr"] == pytest.approx(1e-4, rel=0.01), "the resumed run lost the set_lr"
+        assert ack_of(run, write_command(run, "stop"))["ok"]
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -230,3 +230,29 @@ async def test_rotated_out_checkpoints_leave_the_table(live_run):
         await wait_for(pilot, lambda: "rotated out" in widget_text(app, "#checkpoints"), what="rotation")
         rows = widget_text(app, "#checkpoints")
         assert "★ 100" in rows and " 50 " not in rows and "1 older rotated out" in rows
+
+
+async def test_commands_are_marked_on_the_chart_and_the_diagnosis_is_shown(tmp_path):
+    """Given a run with a set_lr at step 40, a save at 150 and an overfitting diagnosis, at 80x24 the
+    chart marks L and S in step order under the plot, the metrics pane names the diagnosis and its
+    suggestion, and the log pane lists the commands with their acks and the diagnosis."""
+    fake = FakeTrainer(tmp_path / "marked-run", total_steps=200).claim_process().start()
+    fake.steps(40).ack({"id": "c1", "cmd": "set_lr"}, message="lr 5e-05 -> 1e-05")
+    fake.steps(110).evaluate()
+    fake.ack({"id": "c2", "cmd": "save"}, message="saving checkpoint-150")
+    fake.log.emit("diagnosis", 150, kind="overfitting", since_step=100, action="stop_keep_best",
+                  evidence="eval loss rose 3 evaluations in a row, 0.41 -> 0.52, while train loss fell 0.40 -> 0.21",
+                  suggestion="stop and keep the best checkpoint")
+    app = open_cockpit(fake.run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "cmds┤" in widget_text(app, "#chart"), what="the marks row")
+        await wait_for(pilot, lambda: "diagnosis" in widget_text(app, "#log"), what="the log filled")
+        marks = next(line for line in widget_text(app, "#chart").splitlines() if "cmds┤" in line)
+        row = marks.split("cmds┤", 1)[1]
+        assert 0 < row.index("L") < row.index("S"), marks
+        side = screen_text(app)  # the diagnosis is the metrics pane's title
+        assert "─overfit: stop, keep best─" in side, side
+        log = widget_text(app, "#log")
+        assert "command set_lr at step 40 ok" in log and "command save at step 150 ok" in log
+        assert "WARNING diagnosis: overfitting since" in log  # long lines are cut to the pane
+        assert "no messages yet" not in log

@@ -120,6 +120,12 @@ def test_train_pause_save_resume_detach_watch_and_kill(tmux, long_recipe, tmp_pa
                 what="the commanded checkpoint")
     tmux.wait("train", lambda s: f" {paused} " in s.split("checkpoints", 1)[-1], what="the new checkpoint row")
     assert events_of(run, "step")[-1]["step"] == paused  # paused means no steps
+    # the pause and the save are marked at their step under the chart and listed in the log pane
+    screen = tmux.wait("train", lambda s: "cmds┤" in s and f"command save at step {paused} ok" in s,
+                       what="the commands on the chart and in the log")
+    marks = next(line for line in screen.splitlines() if "cmds┤" in line)
+    assert "*" in marks.split("cmds┤", 1)[1], marks  # pause and save at one step share a column
+    assert "no messages yet" not in screen
 
     tmux.keys("train", "p")
     tmux.wait("train", lambda s: "resume acknowledged" in s and "RUNNING" in header(s), what="resume")

@@ -165,3 +165,23 @@ def test_metrics_show_per_rank_step_times_for_a_multi_process_run():
     rows = dict(metric_rows(fold([step])))
     assert rows["samples/s"] and rows["s/step ×2"] == "0.41 0.63"
     assert not any(label.startswith("s/step") for label in dict(metric_rows(fold([dict(step, rank_step_s=None)]))))
+
+
+def test_chart_marks_acknowledged_commands_at_their_steps():
+    history = LossHistory()
+    for step in range(1, 101):
+        history.add_step(step, 1.0 / step)
+    history.add_ack({"type": "ack", "step": 10, "cmd": "pause", "ok": True})
+    history.add_ack({"type": "ack", "step": 50, "cmd": "set_lr", "ok": True})
+    history.add_ack({"type": "ack", "step": 50, "cmd": "save", "ok": True})   # two at one column: "*"
+    history.add_ack({"type": "ack", "step": 90, "cmd": "stop", "ok": False})  # refused: not marked
+    history.add_ack({"type": "ack", "step": 95, "cmd": "resume", "ok": True})  # not a marked command
+    lines = render_chart(history, 80, 12).plain.splitlines()
+    assert len(lines) == 12
+    row = next(line for line in lines if line.startswith("  cmds┤"))[7:]
+    cells = row[: -len("L lr P pause S save X stop")]
+    assert cells.replace(" ", "") == "P*"
+    plot_w = 80 - 7 - 5
+    assert row.index("P") == round(10 * (plot_w - 1) / 100) and row.index("*") == round(50 * (plot_w - 1) / 100)
+    assert row.endswith("L lr P pause S save X stop")
+    assert not any("cmds┤" in line for line in render_chart(LossHistory(), 80, 12).plain.splitlines())

@@ -23,6 +23,9 @@ SMOOTHING = 0.9  # TensorBoard-style EMA weight, debiased so the first points ar
 # Layers from back to front; a cell takes the colour of the front-most layer that has a dot in it.
 STYLES = {"raw": "grey50", "smooth": "bold cyan", "eval": "bold yellow", "metric": "bold green"}
 METRIC_SHORT = {"accuracy": "acc", "f1_macro": "f1"}
+# Commands marked on the chart at the step the trainer acknowledged them (a row under the plot).
+MARKS = {"set_lr": "L", "pause": "P", "save": "S", "stop": "X"}
+MARK_KEY = "L lr P pause S save X stop"
 # braille dot bit for (row within cell 0..3, column within cell 0..1)
 _DOT_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
 
@@ -57,6 +60,7 @@ class LossHistory:
         self.metric = metric
         self.raw, self.smooth = Series(), Series()
         self.eval_loss, self.eval_metric = Series(), Series()
+        self.marks: list[tuple[int, str]] = []   # (step, command) of each acknowledged command
         self._ema = 0.0
         self._n = 0
         self.version = 0  # bumped on every change, so a widget can cache its last drawing
@@ -77,6 +81,12 @@ class LossHistory:
         if isinstance(value, (int, float)) and math.isfinite(value):
             self.eval_metric.append(step, value)
         self.version += 1
+
+    def add_ack(self, ack: dict) -> None:
+        """Marks a command the trainer carried out (an ``ack`` event with ok) at its step."""
+        if ack.get("ok") and ack.get("cmd") in MARKS:
+            self.marks.append((int(ack.get("step") or 0), ack["cmd"]))
+            self.version += 1
 
     def __len__(self) -> int:
         return len(self.raw) + len(self.eval_loss)
@@ -153,7 +163,8 @@ def render_chart(history: LossHistory, width: int, height: int) -> Text:
     """The whole chart (legend, plot with loss axis left and metric axis right, step axis) in
     ``width`` x ``height`` cells. Falls back to a one-line note when there is nothing to draw."""
     left, right = 7, 5
-    plot_w, plot_h = width - left - right, height - 2
+    marked = bool(history.marks) and height >= 6  # the marks row costs a plot row: only when there are marks
+    plot_w, plot_h = width - left - right, height - 2 - marked
     if plot_w < 8 or plot_h < 2:
         return Text("(too small for the chart)", style="dim")
     if len(history) == 0:
@@ -177,9 +188,26 @@ def render_chart(history: LossHistory, width: int, height: int) -> Text:
         text.append(_left_label(row, plot_h, loss_range, left), style="dim")
         _append_cells(text, layers, row)
         text.append(_right_label(row, plot_h, metric_range, right), style="green")
+    if marked:
+        text.append("\n")
+        text.append(_marks_row(history.marks, x_range, left, plot_w))
     text.append("\n")
     text.append(_x_axis(x_range[1], left, plot_w), style="dim")
     return text
+
+
+def _marks_row(marks, x_range, left: int, plot_w: int) -> Text:
+    """A letter per command under its step (two at one column: "*"), and the key where it fits."""
+    cells = [" "] * plot_w
+    scale = (plot_w - 1) / (x_range[1] - x_range[0]) if x_range[1] > x_range[0] else 0.0
+    for step, cmd in marks:
+        col = min(max(int(round((step - x_range[0]) * scale)), 0), plot_w - 1)
+        cells[col] = MARKS[cmd] if cells[col] in (" ", MARKS[cmd]) else "*"
+    used = max((i for i, c in enumerate(cells) if c != " "), default=-1)
+    key = MARK_KEY if len(MARK_KEY) < plot_w - used - 2 else ""
+    row = Text("cmds".rjust(left - 1) + "┤", style="dim")
+    row.append("".join(cells[: plot_w - len(key)]) if key else "".join(cells), style="bold magenta")
+    return row.append(key, style="dim")
 
 
 def _append_cells(text: Text, layers, row: int) -> None:

@@ -112,6 +112,7 @@ class CockpitScreen(Screen):
                 hardware.history.add(event)
             elif kind == "ack":
                 self.tracker.acked(event)
+                chart.history.add_ack(event)
         for command in message.commands:
             self.tracker.sent(command)
         self.state.note_skipped(message.skipped, message.last_skip)

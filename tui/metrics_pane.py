@@ -11,6 +11,25 @@ from . import fmt
 from .pane import Pane
 
 
+# What the metrics pane's narrow column says a diagnosis suggests (the log pane has the full sentence).
+# Both fit the pane's title (26 cells in a 32-wide pane) together: "overfit: stop, keep best".
+ACTION_WORDS = {"stop_keep_best": "stop, keep best", "lower_lr": "lower lr (L)", "raise_lr": "raise lr (L)",
+                "unfreeze": "unfreeze", "more_epochs": "more epochs"}
+KIND_WORDS = {"overfitting": "overfit", "underfitting": "underfit", "diverging": "diverging",
+              "lr_too_low": "lr too low", "lr_too_high": "lr too high", "plateau": "plateau"}
+
+
+def diagnosis_words(state: RunState) -> str:
+    """"overfit: stop, keep best": the current diagnosis and what to do, for the pane's title
+    (every row inside is taken at 80x24); "" when there is none."""
+    diagnosis = state.diagnosis
+    if not diagnosis:
+        return ""
+    kind = KIND_WORDS.get(diagnosis["kind"], diagnosis["kind"])
+    action = ACTION_WORDS.get(diagnosis.get("action", "none"))
+    return f"{kind}: {action}" if action else kind
+
+
 def metric_rows(state: RunState) -> list[tuple[str, str]]:
     """(label, value) pairs; values the trainer has not reported yet are "–"."""
     last_loss = state.train_loss[-1][1] if state.train_loss else None
@@ -37,6 +56,9 @@ def metric_rows(state: RunState) -> list[tuple[str, str]]:
 class MetricsPane(Pane):
     def show(self, state: RunState) -> None:
         rows = metric_rows(state)
+        title = diagnosis_words(state) or "metrics"
+        if title != self.border_title:
+            self.border_title = title
         self.paint(tuple(rows), lambda: self._build(rows))
 
     @staticmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -68,8 +69,18 @@ def build_trainer(run, recipe, model_ref, data, events):
         "batch_size": t.batch_size, "grad_accum": t.grad_accum,
         "params_total": total, "params_trainable": trainable, "strategy": t.strategy,
         "precision": precision, "device": str(args.device), "world_size": args.world_size,
+        **validation_class_counts(data.validation),
     }
     return trainer, callback, info
+
+
+def validation_class_counts(validation) -> dict:
+    """{"validation_class_counts": {label: rows}} of a classification split: the majority-class baseline
+    the diagnosis compares the metric with (rundir/diagnosis.py); {} for NER's per-token tags."""
+    labels = getattr(validation, "labels", None) or []
+    if not labels or not all(isinstance(label, str) for label in labels):
+        return {}
+    return {"validation_class_counts": dict(sorted(Counter(labels).items()))}
 
 
 def training_arguments(run, recipe, precision: str, group_by_length: bool | None = None) -> TrainingArguments:

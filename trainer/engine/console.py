@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from ftui.rundir.diagnosis import diagnosis_line
+
 
 def _duration(seconds) -> str:
     if seconds is None:
@@ -67,6 +69,8 @@ def format_event(e: dict) -> str | None:
         return f"{e.get('level', 'info')}: {e.get('message')}"
     if kind == "ack":
         return f"command {e.get('cmd')} {'ok' if e.get('ok') else 'refused'}: {e.get('message')}"
+    if kind == "diagnosis":
+        return diagnosis_line(e)
     if kind == "summary":
         best = e.get("best_checkpoint") or "none"
         value = f" ({e['metric']} {e['best_value']:.4f})" if e.get("best_value") is not None else ""

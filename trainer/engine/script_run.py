@@ -169,7 +169,7 @@ class ScriptRun:
                  best_checkpoint=os.path.relpath(best, cb.run.path) if best else None,
                  metric=cb.metric, best_value=cb.best_value, final_step=state.global_step,
                  train_runtime_s=round(time.monotonic() - self._began, 1), early_stopped=cb.early_stopped,
-                 metrics=cb.last_eval[1] if cb.last_eval else {})
+                 metrics=cb.last_eval[1] if cb.last_eval else {}, **cb.diagnosis.summary())
 
     def _crashed(self, status: str, message: str, details: str | None) -> None:
         self._stop_sampler()

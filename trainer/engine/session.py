@@ -143,7 +143,7 @@ def _loop(run, trainer, callback, events, checkpoint, recipe) -> int:
                 best_checkpoint=f"checkpoints/{callback.best_checkpoint}" if callback.best_checkpoint else None,
                 metric=callback.metric, best_value=callback.best_value, final_step=trainer.state.global_step,
                 train_runtime_s=round(time.monotonic() - started, 1), early_stopped=callback.early_stopped,
-                metrics=callback.last_eval[1] if callback.last_eval else {}, **_rank_digests(trainer))
+                metrics=callback.last_eval[1] if callback.last_eval else {}, **_rank_digests(trainer), **callback.diagnosis.summary())
     _leave_process_group()
     return EXIT_CODES[status]
 

@@ -11,8 +11,9 @@ HF reads control), acknowledges each command as an event, halts on a non-finite 
 the best checkpoint and stops early on a plateau. Only the world-process-zero writes events.
 
 Each concern is its own part, and this class hands every hook to them: ``EventsOut``
-(events.py), ``Steering`` (steering.py: commands, the save plan, the NaN guard) and
-``BestTracker`` (best.py: best checkpoint, early stopping, their state for resume).
+(events.py), ``Steering`` (steering.py: commands, the save plan, the NaN guard),
+``BestTracker`` (best.py: best checkpoint, early stopping, their state for resume) and
+``DiagnosisOut`` (diagnosis.py: overfitting, diverging, ... as ``diagnosis`` events).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..distributed import global_rank
 from ..script_run import ScriptRun
 from ..stepsync import StepSync
 from .best import BestTracker
+from .diagnosis import DiagnosisOut
 from .events import EventsOut
 from .steering import Steering
 
@@ -46,6 +48,7 @@ class FtuiCallback(TrainerCallback):
         self.out = EventsOut(self.run, self.events, tokens_per_sample)
         self.steering = Steering(self.run.commands, self.out)
         self.best = BestTracker(self.run, metric, patience, min_delta)
+        self.diagnosis = DiagnosisOut(self.out)
         self._trainer = None
         self._is_zero = True
         standalone = events is None if standalone is None else standalone
@@ -136,6 +139,8 @@ class FtuiCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         shown = self.out.evaluation(state, metrics)
+        if self._is_zero:
+            self.diagnosis.evaluated(state.global_step, shown)
         if self.best.evaluated(state.global_step, shown):
             self._log(state.global_step, "info",
                       f"early stopping: {self.metric} has not improved for {self.best.bad_evals} evaluations")

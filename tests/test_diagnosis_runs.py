@@ -1,0 +1,87 @@
+"""Real tiny-model runs built to go wrong get the right diagnosis within a few evaluations, and a
+healthy one gets none: overfit (tiny data, random labels, many epochs), underfit (frozen, tiny lr),
+diverge (huge lr). The data is a keyword task (the label is which of three words a sentence holds),
+which the 2-layer random-weight BERT of conftest learns in a few epochs at lr 1e-2: seconds a run."""
+
+from __future__ import annotations
+
+import csv
+import random
+
+import pytest
+import tomli_w
+import tomllib
+
+from conftest import events_of, ftui, tiny_recipe
+
+KEYWORDS = {"a": "apple", "b": "river", "c": "guitar"}
+FILLER = "the of and to in is was for on that with by it as at from this be have".split()
+
+
+def keyword_csv(path, rows: int, seed: int, random_labels: bool = False):
+    rng = random.Random(seed)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for i in range(rows):
+            label = "abc"[i % 3]
+            words = [rng.choice(FILLER) for _ in range(8)]
+            words.insert(rng.randrange(9), KEYWORDS[label])
+            writer.writerow([" ".join(words), rng.choice("abc") if random_labels else label])
+    return path
+
+
+def run(tmp_path, model, rows, train, random_labels=False, validation_rows=0):
+    """`ftui train --headless` on keyword data: (diagnosis events, eval steps, summary, stdout)."""
+    data = {"train": str(keyword_csv(tmp_path / "train.csv", rows, 0, random_labels)), "max_length": 32}
+    if validation_rows:
+        data["validation"] = str(keyword_csv(tmp_path / "validation.csv", validation_rows, 1, random_labels))
+    recipe = tiny_recipe(tmp_path, model, tmp_path / "train.csv", train={"lr": 1e-2, **train})
+    parsed = tomllib.loads(recipe.read_text())
+    parsed["data"] = data  # the tiny recipe's data section names the tweets' row limits
+    recipe.write_text(tomli_w.dumps(parsed))
+    result = ftui("train", recipe, "--headless")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    run_dir = tmp_path / "runs" / "tiny"
+    evals = [e["step"] for e in events_of(run_dir, "eval")]
+    return events_of(run_dir, "diagnosis"), evals, events_of(run_dir, "summary")[-1], result.stdout
+
+
+def by_eval(evals, event) -> int:
+    """The number of the evaluation that ``event`` came after (1-based)."""
+    return sum(1 for step in evals if step <= event["step"])
+
+
+def test_a_healthy_run_gets_none(tmp_path, tiny_model_dir):
+    diagnoses, evals, summary, _ = run(tmp_path, tiny_model_dir, 300, {"epochs": 6})
+    assert len(evals) >= 6 and diagnoses == [] and "diagnosis" not in summary
+    assert summary["best_value"] == 1.0  # it learned the task: the healthy verdict is earned
+
+
+def test_a_frozen_run_at_a_tiny_rate_is_underfitting(tmp_path, tiny_model_dir):
+    diagnoses, evals, summary, stdout = run(tmp_path, tiny_model_dir, 120, {"epochs": 5, "lr": 1e-7, "strategy": "frozen"})
+    first = diagnoses[0]
+    assert (first["kind"], first["action"]) == ("underfitting", "unfreeze") and by_eval(evals, first) <= 3
+    assert f"diagnosis: underfitting since step {first['since_step']} — train loss flat" in stdout
+    assert summary["diagnosis"]["kind"] == "underfitting"
+
+
+def test_a_huge_rate_is_diverging(tmp_path, tiny_model_dir):
+    diagnoses, evals, summary, stdout = run(tmp_path, tiny_model_dir, 120, {"epochs": 5, "lr": 0.5, "max_grad_norm": 0.0})
+    first = diagnoses[0]
+    assert (first["kind"], first["action"]) == ("diverging", "lower_lr") and by_eval(evals, first) <= 2
+    assert "diagnosis: diverging since step" in stdout
+
+
+def test_tiny_data_with_random_labels_for_many_epochs_is_overfitting(tmp_path, tiny_model_dir):
+    """Memorising 30 random labels: the eval loss climbs while the train loss falls. Before it learns
+    anything the run may first be called underfitting (true then); nothing else is said."""
+    diagnoses, evals, summary, stdout = run(tmp_path, tiny_model_dir, 30, {"epochs": 20, "batch_size": 8},
+                                            random_labels=True, validation_rows=60)
+    kinds = [d["kind"] for d in diagnoses]
+    assert "overfitting" in kinds and set(kinds) <= {"underfitting", "overfitting", "healthy"}, kinds
+    eval_losses = [e["metrics"]["loss"] for e in events_of(tmp_path / "runs" / "tiny", "eval")]
+    turned = eval_losses.index(min(eval_losses)) + 1  # the evaluation where the eval loss turned up
+    overfit = diagnoses[kinds.index("overfitting")]
+    assert by_eval(evals, overfit) <= turned + 4, (by_eval(evals, overfit), turned, eval_losses)
+    assert summary["diagnosis"]["kind"] == "overfitting" and "diagnosis: overfitting since step" in stdout
