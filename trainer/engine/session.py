@@ -245,3 +245,17 @@ def resume_run(run_path) -> RunDir:
         raise RunDirError(f"{run.path}: its trainer is still running (pid in {run.pidfile}); use ftui watch")
     return run
 
+
+def extend_run(run: RunDir, max_steps: int) -> None:
+    """Sets a run's train.max_steps before a resume, so it trains on to ``max_steps`` (a sweep's next
+    rung, or promoting its winner); refused when the run has already reached that step."""
+    from ftui.rundir.events import EventTail
+    from ftui.rundir.runstate import RunState
+
+    reached = RunState().read(EventTail(run.events)).step
+    if max_steps <= reached:
+        raise RunDirError(f"{run.path}: already at step {reached}; --max-steps must be above it to train on")
+    recipe = load_recipe(run.recipe)
+    recipe.train.max_steps = max_steps
+    write_atomic(run.recipe, to_toml(recipe))
+
