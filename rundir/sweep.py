@@ -92,29 +92,46 @@ def write_sweep(path: str | os.PathLike, sweep: Sweep) -> None:
     write_atomic(sweep_file(path), json.dumps(body, indent=1, allow_nan=False))
 
 
+# What each field's annotation admits in JSON (bool is no number here, as in the event schema).
+_KINDS = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float), "dict": (dict,), "list": (list,)}
+
+
+def _typed(cls, raw: dict, file: Path, what: str) -> dict:
+    """``raw``'s known fields, each of its field's type (a missing one takes the default)."""
+    out = {}
+    for f in fields(cls):
+        if f.name not in raw:
+            continue
+        value, kinds = raw[f.name], f.type.split(" | ")
+        ok = (value is None and "None" in kinds) or any(
+            isinstance(value, _KINDS[k]) and (k == "bool" or not isinstance(value, bool)) for k in kinds if k in _KINDS)
+        if not ok:
+            raise RunDirError(f"{file}: {what} {f.name!r} must be {f.type}, not {str(value)[:40]!r}")
+        out[f.name] = value
+    return out
+
+
 def _sweep_from(raw, file: Path) -> Sweep:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise RunDirError(f"{file}: not an ftui sweep file (no \"format\": \"{FORMAT}\")")
     if raw.get("v") != VERSION:
-        raise RunDirError(f"{file}: sweep format version {raw.get('v')!r}; this ftui reads {VERSION}")
+        raise RunDirError(f"{file}: sweep format version {str(raw.get('v'))[:20]!r}; this ftui reads {VERSION}")
     if not isinstance(raw.get("metric"), str) or not isinstance(raw.get("candidates"), list):
         raise RunDirError(f"{file}: needs a \"metric\" string and a \"candidates\" list")
-    known = {f.name for f in fields(Sweep)} - {"candidates"}
-    sweep = Sweep(**{k: v for k, v in raw.items() if k in known}, candidates=[])
-    sweep.greater_is_better = bool(sweep.greater_is_better)
+    values = _typed(Sweep, {"greater_is_better": raw.get("metric") != "loss", **raw, "candidates": []}, file, "the sweep's")
+    sweep = Sweep(**values)
     sweep.candidates = [_candidate_from(c, file) for c in raw["candidates"]]
     return sweep
 
 
 def _candidate_from(raw, file: Path) -> Candidate:
-    ok = (isinstance(raw, dict) and isinstance(raw.get("name"), str) and isinstance(raw.get("run"), str)
-          and isinstance(raw.get("params", {}), dict) and raw.get("status", "pending") in CANDIDATE_STATUSES
-          and isinstance(raw.get("rung", 0), int))
-    if not ok or Path(raw["run"]).is_absolute() or ".." in Path(raw["run"]).parts:
-        raise RunDirError(f"{file}: a candidate needs a name, a run subfolder, params, a known status "
-                          f"and a whole rung, got {str(raw)[:80]}")
-    known = {f.name for f in fields(Candidate)}
-    return Candidate(**{k: v for k, v in raw.items() if k in known})
+    if not isinstance(raw, dict) or not {"name", "run"} <= set(raw):
+        raise RunDirError(f"{file}: a candidate needs a name and a run subfolder, got {str(raw)[:60]!r}")
+    candidate = Candidate(**_typed(Candidate, raw, file, "a candidate's"))
+    run = Path(candidate.run)
+    if candidate.status not in CANDIDATE_STATUSES or run.is_absolute() or ".." in run.parts or not run.parts:
+        raise RunDirError(f"{file}: candidate {candidate.name[:40]!r} needs a known status and a run subfolder")
+    return candidate
 
 
 def last_diagnosis(run_path: str | os.PathLike) -> str | None:
