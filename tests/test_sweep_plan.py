@@ -226,3 +226,28 @@ def test_halving_drops_the_worst_half_and_resumes_the_rest(tmp_path, tiny_model_
     assert [(resume, steps) for name, resume, _, steps in log if name == winner] == [(False, 2), (True, 4), (True, 8)]
     assert tomllib.loads((folder / winner / "recipe.toml").read_text())["train"]["max_steps"] == 8
     assert code == 0 and [c["status"] for c in lines[-1]["leaderboard"]] == ["done", "dropped", "dropped", "dropped"]
+
+
+class FakeUntilStopped(FakeTrainer):
+    """Trains until its run's commands.jsonl asks it to stop, then checkpoints and says stopped."""
+
+    def poll(self):
+        commands = self.run / "commands.jsonl"
+        if not commands.exists() or '"stop"' not in commands.read_text():
+            return None
+        events = EventLog(self.run / "events.jsonl")
+        events.emit("checkpoint", 7, path="checkpoints/checkpoint-7", best=True, value=self.lr * 1000)
+        events.emit("status", 7, status="stopped")
+        events.close()
+        return 0
+
+
+def test_a_minutes_budget_stops_each_candidate_through_its_stop_command(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setattr("ftui.trainer.sweep.POLL_S", 0.001)
+    monkeypatch.setattr(__name__ + ".FakeTrainer.poll", FakeUntilStopped.poll)
+    folder, code, log, _, lines = fake_sweep(tmp_path, tiny_model_dir, "1e-4,2e-4", "--budget", "0.0005m")
+    sweep = read_sweep(folder)
+    assert code == 0 and [c.status for c in sweep.candidates] == ["done", "done"], "stopped at the limit: done"
+    assert all(c.step == 7 and c.value is not None for c in sweep.candidates)
+    assert all((folder / c.run / "commands.jsonl").read_text().count('"stop"') == 1 for c in sweep.candidates)
+    assert all(s == -1 for _, _, _, s in log), "a minutes budget leaves the recipe's own step count"
