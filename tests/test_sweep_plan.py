@@ -33,6 +33,7 @@ def plan_of(*argv):
 def test_the_cross_product_of_every_axis(tiny_model_dir, tmp_path):
     plan = plan_of("--model", f"{tiny_model_dir},{tiny_model_dir}", "--strategy", "full,lora",
                    "--lr", "3e-5,1e-4,3e-3", "--set", "train.warmup_ratio=0,0.1", "--budget", "200",
+                   "--set", "train.weight_decay=0.05",
                    "--runs-dir", tmp_path / "runs", "--name", "s")
     assert len(plan.candidates) == 2 * 2 * 3 * 2
     combos = {(p["train.strategy"], p["train.lr"], p["train.warmup_ratio"]) for _, p in plan.candidates}
@@ -40,6 +41,8 @@ def test_the_cross_product_of_every_axis(tiny_model_dir, tmp_path):
     assert len({name for name, _ in plan.candidates}) == 24, "names are unique"
     recipe = plan.recipes[plan.candidates[0][0]]
     assert recipe.train.max_steps == 200 and recipe.run.output_dir == str(tmp_path / "runs" / "s")
+    assert all(r.train.weight_decay == 0.05 for r in plan.recipes.values()), "one value: shared, not an axis"
+    assert all("train.weight_decay" not in p for _, p in plan.candidates)
     assert not (tmp_path / "runs").exists(), "planning creates nothing"
 
 

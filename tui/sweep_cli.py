@@ -12,7 +12,7 @@ import sys
 
 def sweep(args) -> int:
     from ftui.trainer.sweep import SweepRunner, create_sweep
-    from ftui.trainer.sweep_plan import SweepPlan, combine, finish_plan, parse_budget
+    from ftui.trainer.sweep_plan import finish_plan
     from ftui.trainer.sweep_report import JsonReport, TextReport
 
     plan, params = _plan(args)
@@ -53,9 +53,6 @@ def _plan(args):
             raise RecipeError(f"--set {key}: given twice (one axis per key: --set {key}=V1,V2)")
         given[key] = values
     axes.update(given)  # the command line's axis replaces the file's
-    if not axes and listed is None:
-        raise RecipeError("nothing to sweep: give axes (--model, --strategy, --lr, --set KEY=V1,V2) "
-                          "or a [sweep] section")
     budget_text = args.budget if args.budget is not None else section.get("budget")
     halving = section.get("halving", False)
     if not isinstance(halving, bool):
@@ -63,8 +60,13 @@ def _plan(args):
     name = args.name or section.get("name", "")
     if not isinstance(name, str) or "/" in name or "\\" in name or name in (".", ".."):
         raise RecipeError(f"sweep name {name!r} must be a plain folder name")
-    plan = SweepPlan(base=base, fixed=_fixed(args), budget=parse_budget(budget_text) if budget_text is not None else {},
+    shared = {key: values[0] for key, values in axes.items() if len(values) == 1}  # no axis: one value for all
+    axes = {key: values for key, values in axes.items() if key not in shared}
+    plan = SweepPlan(base=base, fixed={**_fixed(args), **shared}, budget=parse_budget(budget_text) if budget_text is not None else {},
                      halving=args.halving or halving, output_dir=args.runs_dir or "", name=name)
+    if not axes and listed is None and not shared:
+        raise RecipeError("nothing to sweep: give axes (--model, --strategy, --lr, --set KEY=V1,V2) "
+                          "or a [sweep] section")
     return plan, combine(axes, listed)
 
 
