@@ -18,9 +18,9 @@ from ftui.rundir.errors import RunDirError
 from ftui.rundir.events import EventLog
 from ftui.rundir.layout import create_run, write_atomic
 from ftui.rundir.sweep import Candidate, Sweep, last_diagnosis, read_sweep, write_sweep
-from ftui.trainer.sweep import SweepRunner, create_sweep
-from ftui.trainer.sweep_plan import finish_plan, halving_rungs, set_axis
-from ftui.trainer.sweep_report import JsonReport
+from ftui.trainer.sweep.runner import SweepRunner, create_sweep
+from ftui.trainer.sweep.plan import finish_plan, halving_rungs, set_axis
+from ftui.trainer.sweep.report import JsonReport
 from ftui.tui.cli import parse_args
 from ftui.tui.sweep_cli import _plan
 
@@ -192,7 +192,7 @@ def fake_sweep(tmp_path, tiny_model_dir, lrs: str, *more, slots=(None,)):
 
 
 def test_one_candidate_per_gpu_in_parallel(tmp_path, tiny_model_dir, monkeypatch):
-    monkeypatch.setattr("ftui.trainer.sweep.POLL_S", 0.001)
+    monkeypatch.setattr("ftui.trainer.sweep.runner.POLL_S", 0.001)
     folder, code, log, most, lines = fake_sweep(tmp_path, tiny_model_dir, "1e-4,2e-4,3e-4,4e-4,5e-4", "--budget", "5",
                                                 slots=("GPU-a", "GPU-b"))
     assert code == 0 and most == 2, "two GPUs: two candidates at a time, never more"
@@ -205,7 +205,7 @@ def test_one_candidate_per_gpu_in_parallel(tmp_path, tiny_model_dir, monkeypatch
 
 def test_a_cpu_runs_them_one_after_another_and_a_failure_does_not_stop_the_sweep(tmp_path, tiny_model_dir,
                                                                                   monkeypatch):
-    monkeypatch.setattr("ftui.trainer.sweep.POLL_S", 0.001)
+    monkeypatch.setattr("ftui.trainer.sweep.runner.POLL_S", 0.001)
     folder, code, log, most, lines = fake_sweep(tmp_path, tiny_model_dir, "1e-4,5,2e-4", "--budget", "5")
     assert code == 0 and most == 1 and len(log) == 3
     sweep = read_sweep(folder)
@@ -215,7 +215,7 @@ def test_a_cpu_runs_them_one_after_another_and_a_failure_does_not_stop_the_sweep
 
 
 def test_halving_drops_the_worst_half_and_resumes_the_rest(tmp_path, tiny_model_dir, monkeypatch):
-    monkeypatch.setattr("ftui.trainer.sweep.POLL_S", 0.001)
+    monkeypatch.setattr("ftui.trainer.sweep.runner.POLL_S", 0.001)
     folder, code, log, _, lines = fake_sweep(tmp_path, tiny_model_dir, "1e-4,4e-4,2e-4,3e-4", "--budget", "8",
                                              "--halving")
     sweep = read_sweep(folder)
@@ -246,7 +246,7 @@ class FakeUntilStopped(FakeTrainer):
 
 
 def test_a_minutes_budget_stops_each_candidate_through_its_stop_command(tmp_path, tiny_model_dir, monkeypatch):
-    monkeypatch.setattr("ftui.trainer.sweep.POLL_S", 0.001)
+    monkeypatch.setattr("ftui.trainer.sweep.runner.POLL_S", 0.001)
     monkeypatch.setattr(__name__ + ".FakeTrainer.poll", FakeUntilStopped.poll)
     folder, code, log, _, lines = fake_sweep(tmp_path, tiny_model_dir, "1e-4,2e-4", "--budget", "0.0005m")
     sweep = read_sweep(folder)

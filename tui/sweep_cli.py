@@ -1,6 +1,6 @@
 """`ftui sweep`: the command line's side of a sweep (axes from flags and a [sweep] section).
 
-Planning and running are ftui.trainer.sweep_plan and ftui.trainer.sweep; this reads the flags,
+Planning and running are ftui.trainer.sweep (plan, runner, report); this reads the flags,
 builds the plan (every candidate checked before the folder exists), then runs it headless, or
 detached under the cockpit's compare screen when this ftui has one.
 """
@@ -11,16 +11,16 @@ import sys
 
 
 def sweep(args) -> int:
-    from ftui.trainer.sweep import SweepRunner, create_sweep
-    from ftui.trainer.sweep_plan import finish_plan
-    from ftui.trainer.sweep_report import JsonReport, TextReport
+    from ftui.trainer.sweep.runner import SweepRunner, create_sweep
+    from ftui.trainer.sweep.plan import finish_plan
+    from ftui.trainer.sweep.report import JsonReport, TextReport
 
     plan, params = _plan(args)
     finish_plan(plan, params)
     folder = create_sweep(plan)
     compare = None if args.headless or args.json else _compare_screen()
     if compare is not None:
-        from ftui.trainer.sweep import start_sweep_detached
+        from ftui.trainer.sweep.runner import start_sweep_detached
 
         start_sweep_detached(folder)
         return compare([folder])
@@ -35,7 +35,7 @@ def sweep(args) -> int:
 def _plan(args):
     """The plan's base recipe, shared overrides, budget and each candidate's overrides."""
     from ftui.trainer.errors import RecipeError
-    from ftui.trainer.sweep_plan import (SweepPlan, axis_key, combine, file_axes, parse_budget, read_sweep_file,
+    from ftui.trainer.sweep.plan import (SweepPlan, axis_key, combine, file_axes, parse_budget, read_sweep_file,
                                          set_axis, split_values)
 
     base, section = read_sweep_file(args.recipe)

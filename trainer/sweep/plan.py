@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import RecipeError
-from .recipe import Recipe, build_recipe, parse_override, read_toml
+from ..errors import RecipeError
+from ..recipe import Recipe, build_recipe, parse_override, read_toml
 
 # Short names an axis may use, in a [sweep] section and as flags (--model, --strategy, --lr).
 ALIASES = {
@@ -154,7 +154,7 @@ def finish_plan(plan: SweepPlan, params: list[dict]) -> SweepPlan:
     """Names, validates and resolves every candidate; checks the sweep folder is new."""
     from ftui.models.presets import resolve_model
 
-    from .engine.strategies import check_strategy
+    from ..engine.strategies import check_strategy
 
     if not plan.name:
         plan.name = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -25,9 +25,9 @@ from ftui.rundir.layout import RunDir, folder_size, write_atomic
 from ftui.rundir.runstate import RunState
 from ftui.rundir.sweep import BASE_RECIPE, Candidate, Sweep, last_diagnosis, read_sweep, write_sweep
 
-from .errors import FtuiError, RecipeError
-from .recipe import read_toml
-from .sweep_plan import SweepPlan, candidate_recipe, rung_sizes
+from ..errors import FtuiError, RecipeError
+from ..recipe import read_toml
+from .plan import SweepPlan, candidate_recipe, rung_sizes
 
 POLL_S = 0.5
 FAILED_STATUSES = ("failed", "nan_halted", "died", "starting", "running", "paused", "evaluating", "saving")
@@ -55,7 +55,7 @@ def create_sweep(plan: SweepPlan) -> Path:
 
 def gpu_slots() -> list[str]:
     """One CUDA_VISIBLE_DEVICES value (a UUID) per GPU this process may use, through NVML; [] without."""
-    from .engine.hardware import GpuProbe
+    from ..engine.hardware import GpuProbe
 
     return [visible.uuid for visible, _ in GpuProbe().devices]
 
@@ -121,7 +121,7 @@ class SweepRunner:
         resume = rung > 0
         try:
             if resume:
-                from .engine.session import extend_run
+                from ..engine.session import extend_run
 
                 extend_run(RunDir(run_path), steps)
             else:
@@ -226,13 +226,13 @@ def _wait(process) -> int:
 
 
 def _prepare(recipe) -> None:
-    from .engine.session import prepare_run
+    from ..engine.session import prepare_run
 
     prepare_run(recipe)
 
 
 def _start_trainer(run_path: Path, resume: bool, env: dict | None):
-    from .engine.launch import start_detached
+    from ..engine.launch import start_detached
 
     return start_detached(run_path, resume=resume, env=env)
 
@@ -249,7 +249,7 @@ def start_sweep_detached(folder: Path):
 
 
 def main(argv=None) -> int:
-    from .sweep_report import TextReport
+    from .report import TextReport
 
     folder = Path((argv or sys.argv[1:])[0])
     try:
@@ -257,7 +257,3 @@ def main(argv=None) -> int:
     except FtuiError as e:
         print(f"ftui: {e}", file=sys.stderr)
         return e.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
