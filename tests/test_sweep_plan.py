@@ -254,3 +254,24 @@ def test_a_minutes_budget_stops_each_candidate_through_its_stop_command(tmp_path
     assert all(c.step == 7 and c.value is not None for c in sweep.candidates)
     assert all((folder / c.run / "commands.jsonl").read_text().count('"stop"') == 1 for c in sweep.candidates)
     assert all(s == -1 for _, _, _, s in log), "a minutes budget leaves the recipe's own step count"
+
+
+class FakeInterrupted(FakeUntilStopped):
+    """Ctrl-C arrives while the sweep waits on it; then it stops as its stop command asks."""
+
+    def poll(self):
+        if not getattr(self, "interrupted", False):
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return FakeUntilStopped.poll(self)
+
+
+def test_ctrl_c_stops_the_running_candidate_and_says_so(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setattr("ftui.trainer.sweep.runner.POLL_S", 0.001)
+    monkeypatch.setattr(__name__ + ".FakeTrainer.poll", FakeInterrupted.poll)
+    with pytest.raises(KeyboardInterrupt):
+        fake_sweep(tmp_path, tiny_model_dir, "1e-4,2e-4", "--budget", "5")
+    sweep = read_sweep(tmp_path / "s")
+    assert sweep.status == "stopped"
+    assert [c.status for c in sweep.candidates] == ["stopped", "pending"]
+    assert '"stop"' in (tmp_path / "s" / sweep.candidates[0].run / "commands.jsonl").read_text()

@@ -88,6 +88,7 @@ class SweepRunner:
         self.save()
         rungs = self.sweep.rung_steps or [self.sweep.budget.get("steps")]
         sizes = rung_sizes(len(self.sweep.candidates), len(rungs))
+        restore = _interrupt_on_sigterm()
         try:
             for rung, steps in enumerate(rungs):
                 todo = [c for c in self.sweep.candidates if c.status == "pending" or (rung and c.status == "done")]
@@ -97,6 +98,8 @@ class SweepRunner:
         except KeyboardInterrupt:
             self.stop_all()
             raise
+        finally:
+            restore()
         self.sweep.winner = next((c.name for c in self.ranked() if c.status == "done"), None)
         self.sweep.status = "done"
         self.save()
@@ -186,6 +189,22 @@ class SweepRunner:
 
     def save(self) -> None:
         write_sweep(self.folder, self.sweep)
+
+
+def _interrupt_on_sigterm():
+    """SIGTERM (kill, Slurm) ends a sweep as Ctrl-C does: its running candidates checkpoint and stop,
+    rather than training on orphaned in their own sessions."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def read_result(c: Candidate, run_path: Path, code: int, timed: bool) -> None:
