@@ -9,7 +9,8 @@ One invocation, three phases, each candidate in its own process:
   2. every candidate again as a plain `ftui train --headless` with the same values, each timed;
      the target is sweep wall <= 1.1 x the sum of these (the sweep machinery costs nothing);
   3. the default recipe (full, lr 1e-4) with --max-steps = candidates x STEPS, the compute the
-     sweep spent; the target is the winner's accuracy >= the default's.
+     sweep spent; the target is the winner's accuracy >= the default's. (The default recipe at
+     STEPS is one of the candidates when 1e-4 and full are on the axes; that line is printed too.)
 Accuracy is each run's best evaluation on the held-out split (the best checkpoint's metric).
 """
 
@@ -100,6 +101,11 @@ def main() -> None:
     print(f"winner {winner['name']} accuracy {winner['value']:.4f} vs the default recipe at {total} steps "
           f"{default_acc:.4f} ({default_wall:.1f} s): {100 * (winner['value'] - default_acc):+.1f} pt "
           f"(target >= 0)")
+    same = next((c for c in board["leaderboard"] if c["params"].get("train.strategy") == "full"
+                 and float(c["params"].get("train.lr", 0)) == 1e-4), None)
+    if same is not None and same["value"] is not None:  # the default recipe is one of the candidates
+        print(f"the default recipe's own candidate (full, lr 1e-4) at the same {args.steps} steps: "
+              f"{same['value']:.4f}; winner {100 * (winner['value'] - same['value']):+.1f} pt")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (a shared machine skews wall times)")
 
 
