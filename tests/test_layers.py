@@ -72,7 +72,7 @@ def test_the_trainer_folders_show_its_layers():
 
     root = Path(__file__).resolve().parent.parent / "trainer"
     assert {p.name for p in root.glob("*.py")} == {"__init__.py", "__main__.py", "recipe.py", "errors.py"}
-    for layer, module in (("engine", "session.py"), ("tasks", "text.py"), ("data", "text.py")):
+    for layer, module in (("engine", "session.py"), ("tasks", "text.py"), ("data", "text.py"), ("sweep", "plan.py")):
         assert (root / layer / "__init__.py").is_file() and (root / layer / module).is_file()
 
 

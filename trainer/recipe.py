@@ -155,8 +155,13 @@ def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -
     """Defaults, then the TOML file, then overrides ({"section.key": value}); validated."""
     raw: dict = {}
     if path is not None:
-        raw = _read_toml(Path(path))
-    recipe = from_dict(raw, source=str(path) if path else "recipe")
+        raw = read_toml(Path(path))
+    return build_recipe(raw, overrides, source=str(path) if path else "recipe")
+
+
+def build_recipe(raw: dict, overrides: dict | None = None, source: str = "recipe") -> Recipe:
+    """A recipe from parsed TOML and overrides, validated (a sweep builds each candidate's this way)."""
+    recipe = from_dict(raw, source=source)
     for dotted, value in (overrides or {}).items():
         set_value(recipe, dotted, value)
     fill_task_defaults(recipe)
@@ -177,7 +182,7 @@ def fill_task_defaults(recipe: Recipe) -> None:
     recipe.early_stopping.metric = recipe.early_stopping.metric or task.metrics[0]
 
 
-def _read_toml(path: Path) -> dict:
+def read_toml(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)

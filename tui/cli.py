@@ -19,6 +19,7 @@ HANDLERS = {
     None: "ftui.tui.commands:home",
     "train": "ftui.tui.commands:train",
     "watch": "ftui.tui.commands:watch",
+    "sweep": "ftui.tui.sweep_cli:sweep",
     "runs": "ftui.tui.commands:runs",
     "models": "ftui.tui.commands:models",
     "init": "ftui.tui.commands:init",
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     completes(p.add_argument("path", nargs="?", default="recipe.toml", help="where to write it (default: recipe.toml)"),
               FILE)
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _add_sweep(sub)
     _add_export(sub)
     _add_predict(sub)
     _add_plot(sub)
@@ -173,6 +175,31 @@ def _add_train(sub) -> None:
     g.add_argument("--master-port", type=number(int, 1, 65535),
                    help="node 0's rendezvous port, multi-node (default: 29500, or accelerate config's "
                         "main_process_port)")
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="train candidates (models x strategies x lrs x --set values) as runs, ranked")
+    completes(p.add_argument("recipe", nargs="?", help="base recipe TOML, optionally with a [sweep] section "
+                             "(default: the embedded minilm-l6 on demo:tweets)"), FILE)
+    p.add_argument("--model", metavar="M1,M2", help="models to try: presets, local HF folders or hub ids")
+    p.add_argument("--strategy", metavar="S1,S2", help="strategies to try: full, frozen, llrd, lora")
+    p.add_argument("--lr", metavar="LR1,LR2", help="peak learning rates to try")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=V1,V2",
+                   help="any recipe key as an axis, e.g. --set train.warmup_ratio=0,0.1 (repeatable)")
+    p.add_argument("--budget", metavar="STEPS|Nm", help="per candidate: optimizer steps (200) or minutes (10m)")
+    p.add_argument("--halving", action="store_true", help="successive halving: drop the worst half at each "
+                   "rung, resume the rest (needs --budget in steps)")
+    p.add_argument("--name", help="the sweep folder's name (default: sweep-<time>)")
+    runs_dir_option(p)
+    p.add_argument("--headless", action="store_true", help="a line per candidate, then the leaderboard (the "
+                   "default: `ftui watch <sweep folder>` shows them live)")
+    p.add_argument("--json", action="store_true", help="headless: a JSON line per ended candidate, then the "
+                   "leaderboard")
+    o = p.add_argument_group("shared by every candidate")
+    o.add_argument("--task", choices=tuple(TASKS), help=f"what to fine-tune for (default: {DEFAULT_TASK})")
+    completes(o.add_argument("--data", help="training data: a file, an image folder or demo:*"), FILE)
+    o.add_argument("--max-train-rows", type=COUNT, help="train on at most this many rows (a sample)")
+    o.add_argument("--seed", type=number(int, 0, 2**32 - 1), help="random seed for the split, sampling and init")
 
 
 def _add_export(sub) -> None:

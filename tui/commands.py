@@ -92,12 +92,14 @@ def _join(args, launch) -> int:
 
 
 def _resume(args, launch) -> int:
-    from ftui.trainer.engine.session import resume_run
+    from ftui.trainer.engine.session import extend_run, resume_run
 
     if args.recipe or [o for o in _overrides(args) if not o.startswith("train.max_steps=")]:
-        raise _usage("--resume continues a run with its own recipe (only --max-steps may change); "
-                     "drop the recipe and other overrides")
-    run = resume_run(args.resume, args.max_steps)
+        raise _usage("--resume continues a run with its own recipe; drop the recipe and overrides "
+                     "(--max-steps alone may raise its step count)")
+    run = resume_run(args.resume)
+    if args.max_steps:  # promoting a sweep's winner: train on past the budget it had
+        extend_run(run, args.max_steps)
     if not args.headless:
         from ftui.trainer.engine.launch import start_detached
 

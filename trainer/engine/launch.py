@@ -34,13 +34,14 @@ def spawn_trainer(recipe_path: str | None, overrides: list[str], runs_dir: Path 
     return run.path
 
 
-def start_detached(run_path: Path, resume: bool = False, launch=None) -> subprocess.Popen:
+def start_detached(run_path: Path, resume: bool = False, launch=None, env: dict | None = None) -> subprocess.Popen:
+    """``env`` (default: this process's) lets a sweep give each candidate its own GPU."""
     argv = [sys.executable, "-m", "ftui.trainer", str(run_path)] + (["--resume"] if resume else [])
     if launch is not None and launch.distributed:
         argv += launch.argv()
     log = open(RunDir(Path(run_path)).log, "ab")
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True, env=env)
     finally:
         log.close()

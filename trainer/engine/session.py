@@ -238,16 +238,27 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def resume_run(run_path, max_steps: int | None = None) -> RunDir:
-    """The run to resume; ``max_steps`` gives it a new step budget (promoting a sweep's winner),
-    written into its recipe.toml atomically so the resumed trainer and a later resume both see it."""
+def resume_run(run_path) -> RunDir:
+    """The run to resume (``extend_run`` then gives it a new step budget, if asked)."""
     run = open_run(run_path)
     if not run.recipe.is_file():
         raise RunDirError(f"{run.path}: has no recipe.toml; cannot resume")
     alive = run.trainer_alive()
     if alive:
         raise RunDirError(f"{run.path}: its trainer is still running (pid in {run.pidfile}); use ftui watch")
-    if max_steps is not None:
-        write_atomic(run.recipe, to_toml(load_recipe(run.recipe, {"train.max_steps": max_steps})))
     return run
+
+
+def extend_run(run: RunDir, max_steps: int) -> None:
+    """Sets a run's train.max_steps before a resume, so it trains on to ``max_steps`` (a sweep's next
+    rung, or promoting its winner); refused when the run has already reached that step."""
+    from ftui.rundir.events import EventTail
+    from ftui.rundir.runstate import RunState
+
+    reached = RunState().read(EventTail(run.events)).step
+    if max_steps <= reached:
+        raise RunDirError(f"{run.path}: already at step {reached}; --max-steps must be above it to train on")
+    recipe = load_recipe(run.recipe)
+    recipe.train.max_steps = max_steps
+    write_atomic(run.recipe, to_toml(recipe))
 
