@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import events_of, ftui
-from image_fixtures import image_folder
+from image_fixtures import digit_images
 from mobilenet_fixtures import mobilenet_home  # noqa: F401
 from torch_free import IMAGE_PACKAGES, assert_cannot_import, clean_env, torch_free_python
 
@@ -18,8 +18,18 @@ STEPS = 3
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory) -> tuple[Path, Path]:
+    """8 training and 10 validation digits per class, disjoint (export calibrates on training rows
+    and refuses a sample that is all validation rows)."""
+    from PIL import Image
+
     root = tmp_path_factory.mktemp("mobilenet-digits")
-    return image_folder(root / "train", n_per_class=8), image_folder(root / "val", n_per_class=10)
+    seen: dict = {}
+    for i, (pixels, label) in enumerate(digit_images(18, range(3))):
+        seen[label] = seen.get(label, 0) + 1
+        folder = root / ("train" if seen[label] <= 8 else "val") / label
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+    return root / "train", root / "val"
 
 
 def train(cwd: Path, digits, strategy: str, *extra) -> Path:
