@@ -15,6 +15,8 @@ def test_a_finished_run_resumed_with_more_steps_trains_to_the_new_budget(make_re
     assert events_of(run, "summary")[-1]["final_step"] == 4
     refused = ftui("train", "--resume", run, "--max-steps", "8", "--lr", "1e-4", "--headless")
     assert refused.returncode == 2 and "--max-steps alone may raise its step count" in refused.stderr
+    sneaked = ftui("train", "--resume", run, "--set", "train.max_steps=8", "--headless")  # would be ignored
+    assert sneaked.returncode == 2 and "--max-steps alone" in sneaked.stderr
     ftui("train", "--resume", run, "--max-steps", "8", "--headless", check=True)
     assert tomllib.loads((run / "recipe.toml").read_text())["train"]["max_steps"] == 8
     starts = events_of(run, "run_start")

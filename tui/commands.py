@@ -94,7 +94,7 @@ def _join(args, launch) -> int:
 def _resume(args, launch) -> int:
     from ftui.trainer.engine.session import extend_run, resume_run
 
-    if args.recipe or [o for o in _overrides(args) if not o.startswith("train.max_steps=")]:
+    if args.recipe or args.set or [o for o in _overrides(args) if not o.startswith("train.max_steps=")]:
         raise _usage("--resume continues a run with its own recipe; drop the recipe and overrides "
                      "(--max-steps alone may raise its step count)")
     run = resume_run(args.resume)
