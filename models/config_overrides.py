@@ -38,7 +38,7 @@ def config_overrides(config: dict, dropout: float, explicit: dict, model_name: s
         out = {key: float(dropout) for key in keys}
     for key, value in explicit.items():
         if key not in config:
-            close = [k for k in dropout_keys(config)] or sorted(config)[:8]
+            close = dropout_keys(config) or sorted(config)[:8]
             raise ModelError(f"model_config.{key}: not a key of model {model_name!r}'s config.json "
                               f"(its keys include: {', '.join(close)})")
         _check_kind(key, value, config[key])
