@@ -36,6 +36,8 @@ class Budget:
 
 # What `ftui export` measures with: about 2 s per runtime and batch size.
 DEFAULT_BUDGET = Budget()
+# Choosing between int8 tries that all pass the gate (int8.py): about half a second each, at batch 1.
+CHOICE_BUDGET = Budget(seconds=0.5, min_iters=20)
 
 
 def time_round_robin(fns: dict[str, callable], budget: Budget, load=None) -> dict[str, list[float]]:

@@ -201,9 +201,45 @@ class _Export:
 
         names = list(graph_info(self.bundle / "model.onnx").inputs)
         calibration = calibration_inputs(self.task, self.source, *self.calibration, names) if self.calibration else None
-        search = Int8Search(self.bundle, ref, self.report, self.say, self.opts.max_accuracy_drop,
-                            self.opts.fallback_budget, calibration, names)
-        self.add_variant(search.run())
+        fused, made = self.fused_graph()
+        try:
+            search = Int8Search(self.bundle, ref, self.report, self.say, self.opts.max_accuracy_drop,
+                                self.opts.fallback_budget, calibration, names, fused, self.batch1_timer(names))
+            self.add_variant(search.run())
+        finally:
+            if made:
+                fused.unlink(missing_ok=True)
+
+    def fused_graph(self) -> tuple[Path | None, bool]:
+        """(the fp32 graph after onnxruntime's O2 transformer fusions, whether it was made just for int8):
+        the --optimize O2 variant when there is one; none for a conv net or a model optimum cannot fuse."""
+        from .variants import has_convolutions, optimize
+
+        if self.opts.optimize == "O2":
+            return self.bundle / "model.O2.onnx", False
+        if has_convolutions(self.bundle / "model.onnx"):
+            return None, False
+        self.say("quantize", "fusing the transformer graph for dynamic int8 (onnxruntime O2)")
+        try:
+            return optimize(self.bundle / "model.onnx", "O2", self.bundle / "model.fused.onnx"), True
+        except ExportError as e:
+            self.report.int8_notes.append(f"dynamic int8 quantizes the unfused graph: {e}")
+            return None, False
+
+    def batch1_timer(self, names: list[str]):
+        """{file: path} -> {file: median ms at batch 1}, the files timed in turns on the benchmark's inputs."""
+        import numpy as np
+
+        from . import benchmark as bench
+        from .predictor import open_session
+
+        def medians(files: dict[str, Path]) -> dict[str, float]:
+            inputs, _ = self.task.benchmark_inputs(self.source, self.bundle, self.examples, names, (1,))
+            sessions = {name: open_session(path, self.cores) for name, path in files.items()}
+            calls = {name: (lambda s=s: s.run(None, inputs[1])) for name, s in sessions.items()}
+            times = bench.time_round_robin(calls, bench.CHOICE_BUDGET)
+            return {name: 1000 * float(np.median(t)) for name, t in times.items()}
+        return medians
 
     def default_model(self) -> str:
         """The first passing variant in speed.PREFERENCE order that is not slower than fp32 at batch 1 or 32

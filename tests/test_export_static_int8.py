@@ -175,3 +175,21 @@ def test_calibration_batches_are_padded_to_one_length_for_the_histogram_calibrat
     out = same_length(batches, pad_id=9)
     assert [b["input_ids"].shape for b in out] == [(2, 5), (1, 5)]
     assert out[0]["input_ids"][0].tolist() == [1, 1, 1, 9, 9] and out[0]["attention_mask"][0].tolist() == [1, 1, 1, 0, 0]
+
+
+def _try(file: str, drop: float):
+    from ftui.export.report import VariantResult
+    from ftui.export.variants import Int8Scheme
+
+    return Int8Scheme(file, True), VariantResult("int8", file, 1, {"accuracy_drop_pts": drop}, {})
+
+
+def test_of_the_passing_tries_the_fastest_wins_and_near_ties_go_to_the_smaller_drop():
+    from ftui.export.int8 import SPEED_TIE, choose
+
+    static, dynamic, failing = _try("static", 0.1), _try("dynamic", 0.4), _try("fast-but-failing", 3.0)
+    tries = [static, dynamic, failing]
+    assert choose(tries, 1.0) is static  # no timings: the smallest drop
+    assert choose(tries, 1.0, {"static": 7.7, "dynamic": 5.6, "fast-but-failing": 1.0}) is dynamic
+    assert choose(tries, 1.0, {"static": 5.6 * SPEED_TIE * 0.99, "dynamic": 5.6, "fast-but-failing": 1.0}) is static
+    assert choose([failing, _try("worse", 5.0)], 1.0, {}) is failing  # none passes: the smallest drop
