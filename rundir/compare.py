@@ -1,5 +1,5 @@
 """Several runs side by side: which folders `ftui watch` compares, the leaderboard's order and
-facts, and a sweep folder's ``sweep.json`` (read tolerantly, the winner marked atomically).
+facts, and a sweep folder's ``sweep.json`` (through rundir.sweep; unreadable means no annotations).
 
 Standard library only: the compare screen renders what ``standings`` returns, and a test or a
 notebook can rank the same runs without Textual.
@@ -7,16 +7,14 @@ notebook can rank the same runs without Textual.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import RunDirError
-from .layout import RunDir, is_run_dir, open_run, write_atomic
+from .layout import RunDir, is_run_dir, open_run
 from .runstate import RunState
-
-SWEEP_FILE = "sweep.json"
+from .sweep import read_sweep as read_sweep_strict, write_sweep
 
 
 @dataclass
@@ -43,37 +41,48 @@ def resolve_targets(paths: list[str]) -> Comparison:
 
 
 def _sweep_folder(folder: Path) -> Comparison:
-    found = {p.name: RunDir(p) for p in sorted(folder.iterdir()) if is_run_dir(p)}
-    if not found:
+    runs = sweep_runs(folder)
+    if not runs and read_sweep(folder) is None:
         raise RunDirError(f"{folder}: not a run directory, and no run directories in it")
+    return Comparison(runs, folder)  # a sweep whose first candidate has not started yet: an empty board
+
+
+def sweep_runs(folder: Path) -> list[RunDir]:
+    """The run dirs in a sweep folder now, in sweep.json's candidate order, then any others by name."""
+    try:
+        found = {p.name: RunDir(p) for p in sorted(Path(folder).iterdir()) if is_run_dir(p)}
+    except OSError:
+        return []
     order = [c.get("run") for c in (read_sweep(folder) or {}).get("candidates", [])]
     ranked = [found.pop(name) for name in order if isinstance(name, str) and name in found]
-    return Comparison(ranked + list(found.values()), folder)
+    return ranked + list(found.values())
+
+
+def pending_candidates(sweep: dict | None, started: set[str]) -> list[str]:
+    """Names of sweep.json's candidates whose run folder does not exist yet (waiting their turn)."""
+    return [str(c.get("name")) for c in (sweep or {}).get("candidates", [])
+            if c.get("run") not in started and c.get("status", "pending") == "pending"]
 
 
 def read_sweep(folder: Path) -> dict | None:
-    """``sweep.json`` as a dict with a list of candidate dicts, or None when absent or unreadable:
-    the compare screen works without it, so a broken one only loses the sweep's annotations."""
+    """``sweep.json`` as a dict (rundir.sweep's strict reader, its Sweep as plain values), or None when
+    absent or unreadable: the compare screen works without it, so a broken one only loses the sweep's
+    annotations."""
     try:
-        data = json.loads((Path(folder) / SWEEP_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        return asdict(read_sweep_strict(folder))
+    except RunDirError:
         return None
-    if not isinstance(data, dict) or data.get("format", "ftui-sweep") != "ftui-sweep":
-        return None
-    candidates = data.get("candidates")
-    data["candidates"] = [c for c in candidates if isinstance(c, dict)] if isinstance(candidates, list) else []
-    return data
 
 
 def mark_winner(folder: Path, run_name: str) -> bool:
     """Names the candidate whose run folder is ``run_name`` the sweep's winner, keeping every other
     field as it was; False (and nothing written) when there is no readable sweep.json."""
-    data = read_sweep(folder)
-    if data is None:
+    try:
+        sweep = read_sweep_strict(folder)
+    except RunDirError:
         return False
-    winner = next((c.get("name") for c in data["candidates"] if c.get("run") == run_name), None)
-    data["winner"] = winner if isinstance(winner, str) else run_name
-    write_atomic(Path(folder) / SWEEP_FILE, json.dumps(data, indent=2) + "\n")
+    sweep.winner = next((c.name for c in sweep.candidates if c.run == run_name), run_name)
+    write_sweep(folder, sweep)
     return True
 
 

@@ -276,3 +276,25 @@ async def test_no_event_contents_fed_to_any_run_crash_the_screen(sweep):
         feed()
         await pilot.pause()
         assert isinstance(app.screen, CompareScreen) and len(screen.rows) == 3
+
+
+async def test_candidates_the_sweep_starts_later_join_the_board(tmp_path, monkeypatch):
+    from ftui.tui import compare_screen
+
+    monkeypatch.setattr(compare_screen, "DISCOVER_S", 0.1)
+    root = tmp_path / "sweep"
+    root.mkdir()
+    (root / "sweep.json").write_text(json.dumps({
+        "format": "ftui-sweep", "v": 1, "metric": "accuracy", "greater_is_better": True, "winner": None,
+        "candidates": [{"name": n, "run": n, "params": {}, "status": "pending", "rung": 0} for n in RUNS]}))
+    app = open_compare(root)  # nothing started yet: an empty board, not an error
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "(3 waiting)" in widget_text(app, "#compare-title"), what="three waiting")
+        candidate(root, "lr-3e-5")
+        await wait_for(pilot, lambda: "lr-3e-5" in board_text(app) and "(2 waiting)" in widget_text(app, "#compare-title"),
+                       what="the first candidate on the board")
+        candidate(root, "lr-1e-4")
+        await wait_for(pilot, lambda: board_text(app).splitlines()[1].split()[2] == "lr-1e-4",
+                       what="the second candidate, ranked first")
+        assert "lr-5e-4" not in board_text(app)
+

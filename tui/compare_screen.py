@@ -3,7 +3,9 @@
 One watcher per run, as the cockpit has one; each posts through a relay that tags its messages
 with the run's place in the list, so one screen folds them into one RunState per run. Keys act
 on the run under the leaderboard's cursor: open it in the normal cockpit (escape comes back),
-stop it, or promote the winner (resume it with a bigger step budget).
+stop it, or promote the winner (resume it with a bigger step budget). On a sweep folder the screen
+looks for new run folders every DISCOVER_S seconds, so candidates the sweep starts later join the
+board (and the title counts those still waiting their turn).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ftui.rundir.compare import mark_winner, ranking_metric, read_sweep, standings
+from ftui.rundir.compare import mark_winner, pending_candidates, ranking_metric, read_sweep, standings, sweep_runs
 from ftui.rundir.events import write_command
 from ftui.rundir.runstate import RunState
 
@@ -29,6 +31,8 @@ from .messages import CandidateRead, CockpitClosed, RunRead, TrainerHealth
 from .overlay_chart import OverlayChart
 from .promote import StepsPrompt, launch_promotion
 from .watcher import verdict
+
+DISCOVER_S = 2.0  # how often a sweep folder is looked at for candidates started since
 
 
 def add_to_history(history: LossHistory, event: dict) -> None:
@@ -96,10 +100,9 @@ class CompareScreen(Screen):
     def __init__(self, run_paths: list, watcher_factory, sweep: Path | None = None, launcher=launch_promotion) -> None:
         super().__init__()
         self.sweep = Path(sweep) if sweep else None
-        self.sweep_info = read_sweep(self.sweep) if self.sweep else None  # read once: only we write it here
-        self.launcher = launcher
-        self.candidates = [Candidate(Path(p), watcher_factory(Path(p)), RunState(name=Path(p).name))
-                           for p in run_paths]
+        self.sweep_info = read_sweep(self.sweep) if self.sweep else None  # read again as candidates appear
+        self.launcher, self.watcher_factory = launcher, watcher_factory
+        self.candidates = [self._candidate(Path(p)) for p in run_paths]
         self.metric, self.greater, self.metric_note = "accuracy", True, ""
         self.rows: list = []
 
@@ -112,11 +115,31 @@ class CompareScreen(Screen):
         yield Static("", id="compare-note")
         yield Footer()
 
+    def _candidate(self, path: Path) -> Candidate:
+        return Candidate(path, self.watcher_factory(path), RunState(name=path.name))
+
     def on_mount(self) -> None:
         for i, c in enumerate(self.candidates):
             c.watcher.start(Relay(self, i))
         self.query_one(Leaderboard).focus()
+        if self.sweep is not None:
+            self.set_interval(DISCOVER_S, self.discover)
         self.redraw()
+
+    def discover(self) -> None:
+        """Run folders the sweep made since the last look join the board, each with its own watcher."""
+        known = {c.path.resolve() for c in self.candidates}
+        new = [run.path for run in sweep_runs(self.sweep) if run.path.resolve() not in known]
+        if new or self._pending():
+            self.sweep_info = read_sweep(self.sweep) or self.sweep_info
+        for path in new:
+            self.candidates.append(self._candidate(path))
+            self.candidates[-1].watcher.start(Relay(self, len(self.candidates) - 1))
+        if new:
+            self.redraw()
+
+    def _pending(self) -> list[str]:
+        return pending_candidates(self.sweep_info, {c.path.name for c in self.candidates}) if self.sweep else []
 
     def on_unmount(self) -> None:
         for c in self.candidates:
@@ -156,7 +179,9 @@ class CompareScreen(Screen):
         board = self.query_one(Leaderboard)
         board.show(self.rows, self.metric)
         self.query_one("#metric-overlay", OverlayChart).title = f"eval {self.metric}"
-        where = f"sweep {self.sweep.name}" if self.sweep else f"{len(self.candidates)} runs"
+        waiting = self._pending()
+        where = (f"sweep {self.sweep.name}" + (f" ({len(waiting)} waiting)" if waiting else "")
+                 if self.sweep else f"{len(self.candidates)} runs")
         better = "higher" if self.greater else "lower"
         self.query_one("#compare-title", Static).update(
             f"[b]ftui compare[/b]  {where} · ranked by best {self.metric} ({better} is better)")
