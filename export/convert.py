@@ -76,6 +76,11 @@ def graph_info(path: Path) -> GraphInfo:
     return GraphInfo(opset, dims(proto.graph.input), dims(proto.graph.output))
 
 
+def session_static_axes(session) -> list[str]:
+    """GraphInfo.static_axes of the file an onnxruntime session loaded, from the session (no second parse)."""
+    return [f"{i.name}[{k}]" for i in session.get_inputs() for k, d in enumerate(i.shape[:2]) if isinstance(d, int)]
+
+
 @contextmanager
 def quiet(name: str | None = None):
     """Raises a library logger to ERROR for a block (optimum and the quantizer chat on INFO/WARNING)."""

@@ -72,6 +72,7 @@ class _Export:
         self.destination, self.bundle = prepare_bundle_dir(Path(opts.output) if opts.output
                                                            else _default_output(self.source))
         self.cores = opts.threads or os.cpu_count() or 1
+        self.input_names: list[str] = []  # the fp32 graph's inputs, read once it is exported
         self.report = ExportReport(str(opts.source), str(self.source.checkpoint), self.destination, str(self.examples.path),
                                    len(self.examples), self.source.labels, self.source.max_length,
                                    task=self.task.name, primary_metric=self.task.primary_metric,
@@ -163,7 +164,7 @@ class _Export:
         self.say("export", "exporting to ONNX with optimum")
         fp32 = export_onnx(model, src.checkpoint, self.bundle, self.task.optimum_task)
         info = graph_info(fp32)
-        report.opset = info.opset
+        report.opset, self.input_names = info.opset, list(info.inputs)
         t = self.lap("export", self.start)
         checked = self.task.preprocessing_check(src, self.examples)
         if checked is not None:
@@ -196,10 +197,9 @@ class _Export:
     def add_int8(self, ref) -> None:
         """Static and dynamic int8 side by side, the fp32 fallback if none passes (int8.py); one int8 variant."""
         from .calibration import calibration_inputs
-        from .convert import graph_info
         from .int8 import Int8Search
 
-        names = list(graph_info(self.bundle / "model.onnx").inputs)
+        names = self.input_names
         calibration = calibration_inputs(self.task, self.source, *self.calibration, names) if self.calibration else None
         fused, made = self.fused_graph()
         try:
@@ -255,11 +255,10 @@ class _Export:
 
     def benchmark(self, model) -> None:
         from . import benchmark as bench
-        from .convert import graph_info
         from .machine import OtherLoad, cpu_features
 
         t = time.perf_counter()
-        names = list(graph_info(self.bundle / "model.onnx").inputs)
+        names = self.input_names
         inputs, setup = self.task.benchmark_inputs(self.source, self.bundle, self.examples, names, bench.BATCHES)
         sizes = ", ".join(f"{k} {v}" for k, v in setup.items())
         self.say("benchmark", f"latency at batch {' and '.join(map(str, bench.BATCHES))}, {sizes}, {self.cores} threads")

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from .convert import graph_info
+from .convert import session_static_axes
 from .errors import ExportError
 from .predictor import open_session
 from .report import VariantResult
@@ -86,6 +86,6 @@ class Reference:
         session = open_session(path, threads)
         outputs = ort_outputs(session, self.split)
         metrics = self.task.compare(outputs, self.logits, self.examples)
-        static = graph_info(path).static_axes()
+        static = session_static_axes(session)
         shapes = self.task.shape_check(session, self.source, self.examples, static)
         return VariantResult(name, path.name, path.stat().st_size, metrics, shapes, note)

@@ -108,3 +108,21 @@ def test_export_from_a_checkpoint_folder_with_csv_data(tiny_run, tmp_path, valid
     report = json.loads((out / "bundle" / "report.json").read_text())
     assert report["rows"] == 40 and report["passed"] and report["max_length"] == 128  # the model's own limit
     assert not (out / "bundle" / "recipe.toml").exists()
+
+
+def test_the_command_line_export_exits_at_once_with_everything_written_and_flushed(tiny_run, tmp_path):
+    """`python -m ftui export` ends with os._exit (no interpreter teardown): its piped output must still be
+    whole, its exit code kept, and the bundle in place."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    ok = subprocess.run([sys.executable, "-m", "ftui", "export", str(tiny_run), "--onnx", "--no-benchmark",
+                         "--threads", "1", "--output", str(tmp_path / "out")], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.rstrip().splitlines()[-1].startswith("bundle: ") and "PASS" in ok.stdout
+    assert json.loads((tmp_path / "out" / "bundle" / "report.json").read_text())["passed"]
+    bad = subprocess.run([sys.executable, "-m", "ftui", "export", str(tiny_run), "--onnx", "--data",
+                          str(tmp_path / "nowhere.jsonl")], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stderr.startswith("ftui: ")
