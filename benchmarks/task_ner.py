@@ -83,7 +83,7 @@ def report_export(run: Path, wall: float) -> None:
               f"{m['mean_abs_diff']:.2e}  word-tag agreement {100 * m['label_agreement']:.2f}%  entity F1 "
               f"{m['f1']:.4f}  drop {m['accuracy_drop_pts']:+.2f} pts")
     tried = ", ".join(f"{t['scheme']} {t['accuracy_drop_pts']:+.2f}" for t in report["int8_tried"])
-    print(f"  int8 schemes tried (entity F1 drop, pts; the first within the gate is kept): {tried}")
+    print(f"  int8 schemes tried (entity F1 drop, pts; of those within the gate the fastest at batch 1 is kept): {tried}")
     print(f"  default model: {report['default_model']}")
     rows, setup = report["benchmark"]["rows"], report["benchmark"]["setup"]
     print(f"latency ms, median ({setup['threads']} threads, sequence {setup['sequence']}, real sentences padded):")
