@@ -7,8 +7,9 @@ QAttention: on MiniLM at batch 1 that is 5.6 ms where static QDQ takes 7.7 and f
 is validated like any variant and listed in report.int8_tried. When several pass, they are timed
 against each other at batch 1 and the fastest wins, or among those within SPEED_TIE of it the
 smallest accuracy drop (``choose``): the gate has said each is accurate enough, so speed decides,
-and a conv net's static int8 and a transformer's dynamic one both come out on top. When none passes, the fallback (fallback.py) returns the costliest blocks of the closest try to fp32,
-one more block a step, within ``--fallback-budget`` attempts, and lists each step in
+and a conv net's static int8 and a transformer's dynamic one both come out on top. When none
+passes, the fallback (fallback.py) returns the costliest blocks of the closest try to fp32, one
+more block a step, within ``--fallback-budget`` attempts, and lists each step in
 report.int8_fallback. The chosen file becomes model.int8.onnx; the other tries are deleted.
 """
 
@@ -102,7 +103,9 @@ class Int8Search:
                 return
 
     def dynamic_family(self) -> None:
-        source, note = (self.fused, "; from onnxruntime's fused transformer graph (QAttention)") if self.fused else (self.fp32, "")
+        source, note = self.fp32, ""
+        if self.fused is not None:
+            source, note = self.fused, "; from onnxruntime's fused transformer graph (QAttention)"
         for scheme in INT8_SCHEMES:
             if scheme.fp32_embeddings and not has_embedding_tables(self.fp32):
                 continue  # nothing to leave in fp32: the same file as per-channel
