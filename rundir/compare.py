@@ -41,19 +41,21 @@ def resolve_targets(paths: list[str]) -> Comparison:
 
 
 def _sweep_folder(folder: Path) -> Comparison:
-    runs = sweep_runs(folder)
-    if not runs and read_sweep(folder) is None:
+    sweep = read_sweep(folder)
+    runs = sweep_runs(folder, sweep)
+    if not runs and sweep is None:
         raise RunDirError(f"{folder}: not a run directory, and no run directories in it")
     return Comparison(runs, folder)  # a sweep whose first candidate has not started yet: an empty board
 
 
-def sweep_runs(folder: Path) -> list[RunDir]:
-    """The run dirs in a sweep folder now, in sweep.json's candidate order, then any others by name."""
+def sweep_runs(folder: Path, sweep: dict | None) -> list[RunDir]:
+    """The run dirs in a sweep folder now, in the candidate order of ``sweep`` (its sweep.json as
+    read_sweep gives it; None: none), then any others by name."""
     try:
         found = {p.name: RunDir(p) for p in sorted(Path(folder).iterdir()) if is_run_dir(p)}
     except OSError:
         return []
-    order = [c.get("run") for c in (read_sweep(folder) or {}).get("candidates", [])]
+    order = [c.get("run") for c in (sweep or {}).get("candidates", [])]
     ranked = [found.pop(name) for name in order if isinstance(name, str) and name in found]
     return ranked + list(found.values())
 

@@ -297,4 +297,3 @@ async def test_candidates_the_sweep_starts_later_join_the_board(tmp_path, monkey
         await wait_for(pilot, lambda: board_text(app).splitlines()[1].split()[2] == "lr-1e-4",
                        what="the second candidate, ranked first")
         assert "lr-5e-4" not in board_text(app)
-

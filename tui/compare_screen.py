@@ -128,10 +128,9 @@ class CompareScreen(Screen):
 
     def discover(self) -> None:
         """Run folders the sweep made since the last look join the board, each with its own watcher."""
+        self.sweep_info = read_sweep(self.sweep) or self.sweep_info
         known = {c.path.resolve() for c in self.candidates}
-        new = [run.path for run in sweep_runs(self.sweep) if run.path.resolve() not in known]
-        if new or self._pending():
-            self.sweep_info = read_sweep(self.sweep) or self.sweep_info
+        new = [run.path for run in sweep_runs(self.sweep, self.sweep_info) if run.path.resolve() not in known]
         for path in new:
             self.candidates.append(self._candidate(path))
             self.candidates[-1].watcher.start(Relay(self, len(self.candidates) - 1))
