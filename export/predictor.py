@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 MANIFEST = "bundle.json"
+# onnxruntime's session-level fusion back into SkipLayerNormalization, whose CPU kernel is 3-6x slower
+# than Add + LayerNormalization (ftui's export/layernorm.py splits the fused graphs' nodes).
+NO_SKIP_LAYER_NORM_FUSION = ["SkipLayerNormFusion"]
 
 
 try:  # inside ftui, one error root; a bundle copied to an edge box runs without ftui installed
@@ -131,7 +134,8 @@ def open_session(path: Path, threads: int | None = None) -> ort.InferenceSession
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
     try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=NO_SKIP_LAYER_NORM_FUSION)
     except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
         raise PredictorError(f"{path}: not a valid ONNX model ({_first_line(e)})") from None
 

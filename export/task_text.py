@@ -188,6 +188,9 @@ onnxruntime alone (feed the inputs `session.get_inputs()` names; DistilBERT take
     feed = {{"input_ids": [e.ids], "attention_mask": [e.attention_mask], "token_type_ids": [e.type_ids]}}
     logits = session.run(None, {{i.name: np.array(feed[i.name], np.int64) for i in session.get_inputs()}})[0]
 
+(`predict.py` also passes `disabled_optimizers=["SkipLayerNormFusion"]`: it keeps onnxruntime from fusing a
+residual Add + LayerNormalization into SkipLayerNormalization, whose CPU kernel is several times slower.)
+
 optimum (`file_name` is a file's name: optimum searches the bundle's folders for it; without it, it
 loads `onnx/model.onnx`):
 

@@ -89,8 +89,11 @@ def first_and_last_layers(path: Path) -> list[str]:
 
 
 def optimize(fp32: Path, level: str, out: Path) -> Path:
-    """Writes `out`: the fp32 graph after onnxruntime's O1 (basic) or O2 (extended + transformer fusions) passes."""
+    """Writes `out`: the fp32 graph after onnxruntime's O1 (basic) or O2 (extended + transformer fusions) passes,
+    its SkipLayerNormalization nodes split back into standard ops (layernorm.py: their CPU kernel is slow)."""
     from optimum.onnxruntime import AutoOptimizationConfig, ORTOptimizer
+
+    from .layernorm import split_skip_layer_norms
 
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp, quiet("optimum"):
         try:
@@ -100,6 +103,7 @@ def optimize(fp32: Path, level: str, out: Path) -> Path:
         except (NotImplementedError, KeyError, ValueError) as e:
             raise ExportError(f"{level} optimization is not available for this model ({str(e).splitlines()[0][:160]})") from None
         shutil.move(Path(tmp) / fp32.name, out)
+    split_skip_layer_norms(out)
     return out
 
 

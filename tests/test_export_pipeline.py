@@ -76,6 +76,21 @@ def test_variants_are_validated_and_benchmarked(exported_run):
     assert stages[0] == "load" and stages[-1] == "done" and {"export", "validate", "optimize", "quantize", "benchmark"} <= set(stages)
 
 
+def test_the_fused_variants_run_layer_norm_not_skip_layer_norm(exported_run):
+    """O2 and the int8 made from it keep onnxruntime's attention fusion but not its slow SkipLayerNormalization
+    (export/layernorm.py): each residual Add + LayerNormalization is there instead."""
+    import onnx
+
+    _, report, _ = exported_run
+    for variant, fused_op in (("O2", "Attention"), ("int8", "QAttention")):
+        file = next(v.file for v in report.variants if v.name == variant)
+        ops = [n.op_type for n in onnx.load(str(report.bundle_path / file)).graph.node]
+        layers = ops.count(fused_op)
+        assert layers >= 1 and "SkipLayerNormalization" not in ops, (variant, sorted(set(ops)))
+        # after each layer's attention and MLP, and the embeddings' own
+        assert ops.count("LayerNormalization") == 2 * layers + 1, variant
+
+
 def test_report_text_and_json_agree(exported_run):
     _, report, _ = exported_run
     text = (report.bundle_path / "report.txt").read_text()
