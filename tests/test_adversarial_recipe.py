@@ -90,6 +90,8 @@ def test_bad_recipe_values_are_refused_by_key(train, tmp_path, toml, fragments):
     (("--set", "train.lr=-inf"), ("train.lr must be a finite number, got -inf",)),
     (("--set", "train.lr=1e-3\ntrain.epochs=5"), ("the value must be one line",)),
     (("--name", "a/b"), ("run.name = 'a/b' must be a plain folder name",)),
+    # a node of rank > 0 waits for node 0's run folder: a name that is no folder is refused, not awaited
+    (("--name", "../outside", "--nnodes", "2", "--node-rank", "1"), ("run.name = '../outside' must be a plain folder name",)),
 ])
 def test_bad_flag_values_are_refused_by_key(train, flags, fragments):
     assert_refused_before_run_dir(*train(*flags), *fragments)

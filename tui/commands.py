@@ -57,13 +57,15 @@ def train(args) -> int:
 
 
 def _recipe(args):
-    from ftui.trainer.recipe import load_recipe, parse_override
+    """The recipe with the command line's overrides, --runs-dir and --name, all validated."""
+    from ftui.trainer.recipe import load_recipe, parse_override, validate
 
     recipe = load_recipe(args.recipe, dict(parse_override(o) for o in _overrides(args)))
     if args.runs_dir:
         recipe.run.output_dir = args.runs_dir
     if args.name:
         recipe.run.name = args.name
+        validate(recipe)  # a node of rank > 0 builds its run path from the name before any run code checks it
     return recipe
 
 
