@@ -67,11 +67,12 @@ def test_the_trainer_package_is_light_and_hands_out_the_callback():
 
 
 def test_the_trainer_folders_show_its_layers():
-    """The engine, the tasks and the data each have a folder; only the recipe and errors stay on top."""
+    """The engine, the tasks and the data each have a folder; the recipe (and its checks) and errors stay on top."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent / "trainer"
-    assert {p.name for p in root.glob("*.py")} == {"__init__.py", "__main__.py", "recipe.py", "errors.py"}
+    assert {p.name for p in root.glob("*.py")} == {"__init__.py", "__main__.py", "recipe.py", "recipe_checks.py",
+                                                       "errors.py"}
     for layer, module in (("engine", "session.py"), ("tasks", "text.py"), ("data", "text.py"), ("sweep", "plan.py")):
         assert (root / layer / "__init__.py").is_file() and (root / layer / module).is_file()
 

@@ -37,7 +37,7 @@ def models_json(capsys) -> list[dict]:
 # --- every layer derives its tasks from the table ---------------------------------------------
 
 def test_every_layer_lists_the_tables_tasks(capsys):
-    from ftui.trainer.recipe import CHOICES
+    from ftui.trainer.recipe_checks import CHOICES
 
     assert train_task_choices() == tuple(TASKS)
     assert CHOICES[("task", "type")] == tuple(TASKS)

@@ -1,7 +1,8 @@
 """The recipe: one TOML file that says everything a run needs, validated before any work starts.
 
 Sections and keys are the dataclasses below; ``ftui init`` writes them as a commented template.
-Unknown keys, wrong types and bad values are one-line ``RecipeError``s. No torch here.
+Unknown keys, wrong types and bad values are one-line ``RecipeError``s (the checks live in
+``recipe_checks.py``). No torch here.
 Two sections are free-form: ``[training_args]``, TrainingArguments fields ftui does not set itself
 (checked against transformers in ``trainer/engine/hf_args.py``), and ``[model_config]``, keys of the
 model's config.json (checked against it in ``models/config_overrides.py``), both before a run
@@ -10,18 +11,14 @@ directory exists.
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
-import math
 import tomllib
-import unicodedata
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import RecipeError
-from .engine.hf_args import check_not_owned
-from .tasks import DEFAULT_TASK, DEMO_DATA, TASKS
-from .engine.trackers import parse_report_to
+from .recipe_checks import FREE_SECTIONS, coerce, plain_value, short, validate
+from .tasks import DEFAULT_TASK, TASKS
 
 
 @dataclass
@@ -119,35 +116,6 @@ class Recipe:
         return dataclasses.asdict(self)
 
 
-CHOICES = {
-    ("task", "type"): tuple(TASKS),
-    ("train", "scheduler"): ("linear", "cosine", "constant_with_warmup", "constant"),
-    ("train", "precision"): ("auto", "fp32", "bf16", "fp16"),
-    ("train", "strategy"): ("full", "frozen", "llrd", "lora"),
-    ("data", "encoding_errors"): ("strict", "replace", "ignore"),
-}
-POSITIVE = {("train", "lr"), ("train", "batch_size"), ("train", "eval_batch_size"), ("train", "grad_accum"),
-            ("train", "epochs"), ("train", "logging_steps"), ("data", "max_length"), ("checkpoint", "keep"),
-            ("train", "lora_r"), ("train", "lora_alpha")}
-NON_NEGATIVE = {("data", "max_train_rows"), ("data", "max_validation_rows"), ("train", "weight_decay"),
-                ("train", "max_grad_norm"), ("train", "eval_every"), ("checkpoint", "every"),
-                ("early_stopping", "patience"), ("train", "threads"), ("train", "warmup_ratio"),
-                ("data", "image_size"), ("early_stopping", "min_delta")}
-# (section, key): (test, what the value must be). The seed bound is numpy's (torch takes the same).
-RANGES = {
-    ("train", "warmup_ratio"): (lambda v: 0 <= v <= 1, "in [0, 1] (a share of the training steps)"),
-    ("train", "lora_dropout"): (lambda v: 0 <= v < 1, "in [0, 1)"),
-    ("train", "label_smoothing"): (lambda v: 0 <= v < 1, "in [0, 1)"),
-    ("model", "dropout"): (lambda v: v == -1 or 0 <= v < 1, "-1 (the model's own) or a probability in [0, 1)"),
-    ("train", "llrd_decay"): (lambda v: 0 < v <= 1, "in (0, 1]"),
-    ("data", "validation_fraction"): (lambda v: 0 < v < 1, "between 0 and 1"),
-    ("train", "max_steps"): (lambda v: v == -1 or v > 0, "-1 (train for train.epochs) or greater than 0"),
-    ("run", "seed"): (lambda v: 0 <= v < 2**32, "an integer from 0 to 4294967295 (what numpy and torch seed with)"),
-    ("train", "threads"): (lambda v: v <= 1024, "at most 1024"),
-    ("data", "image_size"): (lambda v: v <= 8192, "at most 8192 pixels"),
-}
-INT_MAX = 2**31 - 1  # counts and sizes reach torch and numpy as C ints: more than this is a typo
-FREE_SECTIONS = ("training_args", "model_config")  # tables of any keys; every other section is a dataclass
 TYPED_SECTIONS = tuple(f.name for f in fields(Recipe) if f.name not in FREE_SECTIONS)
 
 
@@ -213,33 +181,8 @@ def _set_free(table: dict, dotted: str, value, source: str) -> None:
     """A key of a free-form section: an identifier, with a TOML value (checked in depth later)."""
     key = dotted.partition(".")[2]
     if not key.isidentifier():
-        raise RecipeError(f"{source}: {_short(dotted)} is not a setting name (letters, digits and _)")
-    table[key] = _plain_value(value, dotted, source)
-
-
-def _plain_value(value, dotted: str, source: str, depth: int = 0):
-    """A value TOML can save and read back as itself: a finite number, text, a list or a table."""
-    if depth > 4:
-        raise RecipeError(f"{source}: {dotted} is nested too deeply")
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        if abs(value) >= 2**63:
-            raise RecipeError(f"{source}: {dotted} = {_short(value)} is too large")
-        return value
-    if isinstance(value, float):
-        return _finite(value, dotted, source)
-    if isinstance(value, str):
-        _check_text(value, dotted, source)
-        return value
-    if isinstance(value, list):
-        return [_plain_value(v, dotted, source, depth + 1) for v in value]
-    if isinstance(value, dict):
-        for k in value:
-            _check_text(k, f"{dotted} key", source)
-        return {k: _plain_value(v, f"{dotted}.{k}", source, depth + 1) for k, v in value.items()}
-    raise RecipeError(f"{source}: {dotted} must be a number, true/false, a string, a list or a table, "
-                      f"got {_short(value)}")
+        raise RecipeError(f"{source}: {short(dotted)} is not a setting name (letters, digits and _)")
+    table[key] = plain_value(value, dotted, source)
 
 
 def set_value(recipe: Recipe, dotted: str, value, source: str = "override") -> None:
@@ -253,138 +196,16 @@ def set_value(recipe: Recipe, dotted: str, value, source: str = "override") -> N
     types = {f.name: f.type for f in fields(section)}
     if key not in types:
         raise RecipeError(f"{source}: unknown key {key!r} in [{section_name}] (known: {', '.join(types)})")
-    setattr(section, key, _coerce(value, types[key], dotted, source))
-
-
-def _coerce(value, type_name: str, dotted: str, source: str):
-    ok = {
-        "str": isinstance(value, str),
-        "bool": isinstance(value, bool),
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-    }[type_name]
-    if not ok:
-        raise RecipeError(f"{source}: {dotted} must be {_article(type_name)}, got {_short(value)}")
-    if type_name == "float":
-        return _finite(value, dotted, source)
-    if type_name == "str":
-        _check_text(value, dotted, source)
-    return value
-
-
-def _finite(value, dotted: str, source: str) -> float:
-    """A float that is a number: inf and nan (TOML's, or 1e400) train nothing."""
-    try:
-        number = float(value)
-    except OverflowError:  # a TOML integer too large for a float
-        number = math.inf
-    if not math.isfinite(number):
-        raise RecipeError(f"{source}: {dotted} must be a finite number, got {_short(value)}")
-    return number
-
-
-def _check_text(value: str, dotted: str, source: str) -> None:
-    """Strings become paths, names and column labels: UTF-8 text without control characters."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: bytes in argv that were not UTF-8
-        raise RecipeError(f"{source}: {dotted} is not valid UTF-8 text, got {_short(value)}") from None
-    if any(unicodedata.category(c) == "Cc" and c != "\t" for c in value):
-        raise RecipeError(f"{source}: {dotted} must not contain control characters (NUL, newline, ...), "
-                          f"got {_short(value)}")
-
-
-def _short(value, limit: int = 80) -> str:
-    """A value's repr for an error message, shortened when long (a recipe value can be anything)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _article(type_name: str) -> str:
-    return {"str": "a string", "bool": "true or false", "int": "an integer", "float": "a number"}[type_name]
-
-
-def validate(recipe: Recipe) -> None:
-    """Every value in range, before anything reads data or loads a model (RecipeError names the key)."""
-    for (section, key), allowed in CHOICES.items():
-        value = getattr(getattr(recipe, section), key)
-        if value not in allowed:
-            raise RecipeError(f"{section}.{key} = {_short(value)} is not one of: {', '.join(allowed)}")
-    _check_numbers(recipe)
-    _check_names(recipe)
-    parse_report_to(recipe.train.report_to)
-    check_not_owned(recipe.training_args)
-    metrics = TASKS[recipe.task.type].metrics
-    if recipe.early_stopping.metric not in metrics:
-        raise RecipeError(f"early_stopping.metric = {recipe.early_stopping.metric!r} is not one of: "
-                          f"{', '.join(metrics)} ({recipe.task.type})")
-    demo = DEMO_DATA.get(recipe.data.train)
-    if demo is not None and demo.task != recipe.task.type:
-        raise RecipeError(f"data.train = {recipe.data.train!r} is {demo.task} data, but task.type is "
-                          f"{recipe.task.type!r} (its demo data: {TASKS[recipe.task.type].default_data})")
-    if not recipe.model.name:
-        raise RecipeError("model.name must not be empty")
-    if not recipe.data.train:
-        raise RecipeError("data.train must not be empty")
-
-
-def _check_numbers(recipe: Recipe) -> None:
-    """Signs, ranges and magnitudes; values set after loading (``--name``) are checked again too."""
-    for section in TYPED_SECTIONS:
-        values = getattr(recipe, section)
-        for f in fields(values):
-            value, dotted = getattr(values, f.name), f"{section}.{f.name}"
-            if f.type == "float":
-                _finite(value, dotted, "recipe")
-            if f.type == "int" and (section, f.name) != ("run", "seed") and value > INT_MAX:
-                raise RecipeError(f"{dotted} = {value} is too large (at most {INT_MAX})")
-    for section, key in POSITIVE:
-        if not getattr(getattr(recipe, section), key) > 0:
-            raise RecipeError(f"{section}.{key} must be greater than 0")
-    for section, key in NON_NEGATIVE:
-        if getattr(getattr(recipe, section), key) < 0:
-            raise RecipeError(f"{section}.{key} must not be negative")
-    for (section, key), (ok, words) in RANGES.items():
-        value = getattr(getattr(recipe, section), key)
-        if not ok(value):
-            raise RecipeError(f"{section}.{key} = {_short(value)} must be {words}")
-
-
-def _is_text_encoding(name: str) -> bool:
-    """Whether Python can decode bytes with ``name`` (rot13, hex and "undefined" are codecs, not this)."""
-    try:
-        if not getattr(codecs.lookup(name), "_is_text_encoding", True):
-            return False
-        codecs.getincrementaldecoder(name)().decode(b"", final=True)
-    except (LookupError, UnicodeError):
-        return False
-    return True
-
-
-def _check_names(recipe: Recipe) -> None:
-    """Strings that must name something: a text encoding, a run folder."""
-    for section in TYPED_SECTIONS:
-        values = getattr(recipe, section)
-        for f in fields(values):
-            if f.type == "str":
-                _check_text(getattr(values, f.name), f"{section}.{f.name}", "recipe")
-    encoding = recipe.data.encoding
-    if not _is_text_encoding(encoding):
-        raise RecipeError(f"data.encoding = {_short(encoding)} is not a text encoding Python knows "
-                          "(e.g. utf-8, latin-1, cp1252)") from None
-    name = recipe.run.name
-    if "/" in name or "\\" in name or name in (".", "..") or len(name.encode()) > 200:
-        raise RecipeError(f"run.name = {_short(name)} must be a plain folder name: no / or \\, "
-                          "not . or .., at most 200 bytes")
+    setattr(section, key, coerce(value, types[key], dotted, source))
 
 
 def parse_override(text: str) -> tuple[str, object]:
     """``section.key=value`` with value parsed as a TOML value, else taken as a string."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise RecipeError(f"--set {_short(text)}: expected SECTION.KEY=VALUE")
+        raise RecipeError(f"--set {short(text)}: expected SECTION.KEY=VALUE")
     if "\n" in value or "\r" in value:  # a second line would parse as more TOML keys, silently dropped
-        raise RecipeError(f"--set {_short(text)}: the value must be one line")
+        raise RecipeError(f"--set {short(text)}: the value must be one line")
     try:
         parsed = tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:
