@@ -37,12 +37,12 @@ def block_of(node_name: str) -> str:
 
 def quantizable_blocks(fp32: Path) -> dict[str, list[str]]:
     """Block -> the names of its nodes int8 can quantize, in graph order."""
-    import onnx
+    from .variants import graph_nodes
 
     blocks: dict[str, list[str]] = defaultdict(list)
-    for node in onnx.load(str(fp32), load_external_data=False).graph.node:
-        if node.op_type in QUANTIZED_OPS and node.name:
-            blocks[block_of(node.name)].append(node.name)
+    for op, name, _ in graph_nodes(fp32).nodes:
+        if op in QUANTIZED_OPS and name:
+            blocks[block_of(name)].append(name)
     return dict(blocks)
 
 
