@@ -1,11 +1,14 @@
 """Real tiny-model runs built to go wrong get the right diagnosis within a few evaluations, and a
 healthy one gets none: overfit (tiny data, random labels, many epochs), underfit (frozen, tiny lr),
 diverge (huge lr). The data is a keyword task (the label is which of three words a sentence holds),
-which the 2-layer random-weight BERT of conftest learns in a few epochs at lr 1e-2: seconds a run."""
+which the 2-layer random-weight BERT of conftest learns in a few epochs at lr 1e-2: seconds a run.
+A model that has learned the task already, trained on at a tiny rate, is lr_too_low; at a small one,
+plateau; at one that still lowers the loss, nothing."""
 
 from __future__ import annotations
 
 import csv
+import json
 import random
 
 import pytest
@@ -85,3 +88,29 @@ def test_tiny_data_with_random_labels_for_many_epochs_is_overfitting(tmp_path, t
     overfit = diagnoses[kinds.index("overfitting")]
     assert by_eval(evals, overfit) <= turned + 4, (by_eval(evals, overfit), turned, eval_losses)
     assert summary["diagnosis"]["kind"] == "overfitting" and "diagnosis: overfitting since step" in stdout
+
+
+@pytest.fixture(scope="module")
+def learned_checkpoint(tmp_path_factory, tiny_model_dir):
+    """The best checkpoint of a healthy run: the tiny model at 100% accuracy on the keyword task."""
+    folder = tmp_path_factory.mktemp("learned")
+    _, _, summary, _ = run(folder, tiny_model_dir, 300, {"epochs": 6})
+    assert summary["best_value"] == 1.0
+    checkpoints = folder / "runs" / "tiny" / "checkpoints"
+    return checkpoints / json.loads((checkpoints / "best.json").read_text())["checkpoint"]
+
+
+@pytest.mark.parametrize(("lr", "kind", "action"), [(1e-7, "lr_too_low", "raise_lr"),
+                                                    (1e-5, "plateau", "stop_keep_best"), (1e-4, None, None)])
+def test_a_learned_model_trained_on_is_diagnosed_by_its_rate(tmp_path, learned_checkpoint, lr, kind, action):
+    """Fine-tuning the learned checkpoint again: above the majority baseline from the first evaluation,
+    so a flat loss is no underfitting. At 1e-7 nothing moves (lr_too_low); at 1e-5 the loss creeps
+    and accuracy cannot improve on 1.0 (plateau); at 1e-4 the loss still falls: nothing to say."""
+    diagnoses, evals, summary, stdout = run(tmp_path, learned_checkpoint, 300, {"epochs": 8, "lr": lr})
+    assert len(evals) == 8 and summary["best_value"] == 1.0
+    if kind is None:
+        assert diagnoses == [] and "diagnosis" not in summary
+        return
+    assert [(d["kind"], d["action"]) for d in diagnoses] == [(kind, action)], diagnoses
+    assert by_eval(evals, diagnoses[0]) <= 6
+    assert summary["diagnosis"]["kind"] == kind and f"diagnosis: {kind} since step" in stdout
