@@ -210,7 +210,7 @@ class Diagnoser:
 
     def _overfitting(self) -> Diagnosis | None:
         pts = self._last(TREND_EVALS + 1, "eval_loss", "train_loss")
-        if pts is None:
+        if pts is None or not self._fits_training_data(pts[-1].train_loss):
             return None
         ev, tr = [p.eval_loss for p in pts], [p.train_loss for p in pts]
         if _rising(ev) and tr[-1] < tr[0]:
@@ -232,13 +232,32 @@ class Diagnoser:
 
     def _lr_too_high(self) -> Diagnosis | None:
         pts = self._last(TREND_EVALS + 1, "train_loss")
-        if pts is None:
+        if pts is not None:
+            tr = [p.train_loss for p in pts]
+            if _rising(tr) and tr[-1] >= (1 + RISE_MIN) * tr[0]:
+                return _make("lr_too_high", pts[0].step, f"train loss rose {TREND_EVALS} evaluations in a row, "
+                             f"{_f(tr[0])} -> {_f(tr[-1])}, at lr {_f(self.lr)}")
+        return self._stuck_above_start()
+
+    def _stuck_above_start(self) -> Diagnosis | None:
+        """At the baseline after FLAT_EVALS evaluations, with a train loss that rose RISE_MIN above the first
+        logged loss and has not come back below it: too high a rate throws the weights about the class
+        prior (a loss that merely stays flat from the start is underfitting, below)."""
+        losses = [p.train_loss for p in self.points if p.train_loss is not None]
+        baseline = self._at_baseline()
+        if len(losses) < FLAT_EVALS or not self.first_loss or baseline is None:
             return None
-        tr = [p.train_loss for p in pts]
-        if _rising(tr) and tr[-1] >= (1 + RISE_MIN) * tr[0]:
-            return _make("lr_too_high", pts[0].step, f"train loss rose {TREND_EVALS} evaluations in a row, "
-                         f"{_f(tr[0])} -> {_f(tr[-1])}, at lr {_f(self.lr)}")
-        return None
+        peak, floor = max(losses), (1 - FLAT_DROP) * self.first_loss
+        if peak < (1 + RISE_MIN) * self.first_loss or min(losses) < floor:
+            return None
+        return _make("lr_too_high", self.points[0].step, f"{baseline}; the train loss rose to {_f(peak)} from "
+                     f"the first logged {_f(self.first_loss)} and has not fallen below it since "
+                     f"({_f(losses[-1])} now), at lr {_f(self.lr)}")
+
+    def _fits_training_data(self, train_loss: float) -> bool:
+        """Whether the train loss is below the class prior's entropy: a model that fits its training data no
+        better than class frequencies has nothing to overfit with, whatever its eval loss does."""
+        return self.prior_entropy is None or train_loss < ENTROPY_SHARE * self.prior_entropy
 
     def _flat(self) -> tuple | None:
         """(first, latest) train-loss window means when the loss is flat after FLAT_EVALS evaluations."""

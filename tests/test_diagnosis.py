@@ -73,6 +73,29 @@ def test_without_class_counts_the_eval_loss_against_the_prior_entropy_decides():
     assert current.kind == "underfitting" and "class frequencies (1.1)" in current.evidence
 
 
+def test_a_loss_that_rose_above_its_start_and_stays_at_the_baseline_is_lr_too_high():
+    """Too high a rate: the loss jumps above where it began and the model sits at the class prior."""
+    current, changes = diagnose(stream([1.03, 1.3, 1.2, 1.15], [1.1, 1.2, 1.12, 1.1], accuracy=[0.5] * 4, lr=0.1))
+    assert [c.kind for c in changes] == ["lr_too_high"] and current.action == "lower_lr"
+    assert current.since_step == 10  # said at the third evaluation, the first the rule may speak at
+    assert ("accuracy 0.5 is no better than the majority-class baseline 0.5; the train loss rose to 1.3 from "
+            "the first logged 1.03 and has not fallen below it since (1.2 now), at lr 0.1") == current.evidence
+
+
+def test_a_loss_that_came_back_below_its_start_is_not_lr_too_high():
+    """The same rise, then learning: below the first loss again, the model is on its way."""
+    assert "lr_too_high" not in kinds(stream([1.03, 1.3, 0.9, 0.6, 0.4], [1.1, 1.2, 0.9, 0.6, 0.45],
+                                             accuracy=[0.5, 0.5, 0.6, 0.7, 0.8], lr=0.1))
+
+
+def test_a_model_that_fits_its_training_data_no_better_than_the_prior_is_not_overfitting():
+    """Eval loss rising while train loss falls, but the train loss never gets below the class prior's
+    entropy (1.03): nothing was fitted, so nothing is overfitted. Below it, the same eval curve is."""
+    rising_eval = [1.1, 1.12, 1.15, 1.2, 1.25]
+    assert "overfitting" not in kinds(stream([1.2, 1.15, 1.1, 1.06, 1.05], rising_eval, accuracy=[0.5] * 5))
+    assert "overfitting" in kinds(stream([1.2, 0.9, 0.6, 0.4, 0.3], rising_eval, accuracy=[0.5] * 5))
+
+
 def test_a_loss_spike_is_diverging_at_once():
     current, changes = diagnose(stream([1.0, 0.9, 4.0], [0.9, 0.85, 3.5]))
     assert [c.kind for c in changes] == ["diverging"] and current.since_step == 30

@@ -1,6 +1,6 @@
 """Real tiny-model runs built to go wrong get the right diagnosis within a few evaluations, and a
 healthy one gets none: overfit (tiny data, random labels, many epochs), underfit (frozen, tiny lr),
-diverge (huge lr). The data is a keyword task (the label is which of three words a sentence holds),
+diverge (huge lr), lr_too_high (a rate that leaves the model at chance). The data is a keyword task (the label is which of three words a sentence holds),
 which the 2-layer random-weight BERT of conftest learns in a few epochs at lr 1e-2: seconds a run.
 A model that has learned the task already, trained on at a tiny rate, is lr_too_low; at a small one,
 plateau; at one that still lowers the loss, nothing."""
@@ -74,6 +74,17 @@ def test_a_huge_rate_is_diverging(tmp_path, tiny_model_dir):
     first = diagnoses[0]
     assert (first["kind"], first["action"]) == ("diverging", "lower_lr") and by_eval(evals, first) <= 2
     assert "diagnosis: diverging since step" in stdout
+
+
+def test_too_high_a_rate_that_leaves_the_model_at_chance_is_lr_too_high(tmp_path, tiny_model_dir):
+    """lr 0.1 (ten times the rate the task learns at): the loss jumps above where it began and the model
+    predicts one class for every evaluation. ftui used to say nothing here, or overfitting."""
+    diagnoses, evals, summary, stdout = run(tmp_path, tiny_model_dir, 300, {"epochs": 8, "lr": 0.1})
+    accuracies = [e["metrics"]["accuracy"] for e in events_of(tmp_path / "runs" / "tiny", "eval")]
+    assert max(accuracies) < 0.4  # chance is 1/3: the run really learned nothing
+    assert [(d["kind"], d["action"]) for d in diagnoses] == [("lr_too_high", "lower_lr")], diagnoses
+    assert by_eval(evals, diagnoses[0]) <= 3 and "diagnosis: lr_too_high since step" in stdout
+    assert "has not fallen below it since" in diagnoses[0]["evidence"]
 
 
 def test_tiny_data_with_random_labels_for_many_epochs_is_overfitting(tmp_path, tiny_model_dir):
