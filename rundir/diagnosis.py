@@ -44,7 +44,8 @@ ENTROPY_SHARE = 0.95
 LR_LOW = 1e-6
 # A trainable share below this means most of the model is frozen: unfreezing is the suggestion.
 FROZEN_SHARE = 0.10
-# Train loss rising this much (relative) over TREND_EVALS windows, short of a spike: the rate is too high.
+# Train loss rising this much (relative) over TREND_EVALS windows, short of a spike, or above the first
+# logged loss in a run that sits at the baseline: the rate is too high.
 RISE_MIN = 0.10
 # A train/eval gap below this (in loss units) is not worth calling overfitting however it grows.
 GAP_MIN = 0.10

@@ -65,7 +65,8 @@ def _recipe(args):
         recipe.run.output_dir = args.runs_dir
     if args.name:
         recipe.run.name = args.name
-        validate(recipe)  # a node of rank > 0 builds its run path from the name before any run code checks it
+    if args.runs_dir or args.name:
+        validate(recipe)  # a node of rank > 0 builds its run path from these before any run code checks them
     return recipe
 
 
