@@ -37,10 +37,10 @@ def block_of(node_name: str) -> str:
 
 def quantizable_blocks(fp32: Path) -> dict[str, list[str]]:
     """Block -> the names of its nodes int8 can quantize, in graph order."""
-    from .variants import graph_nodes
+    from .convert import graph_info
 
     blocks: dict[str, list[str]] = defaultdict(list)
-    for op, name, _ in graph_nodes(fp32).nodes:
+    for op, name, _ in graph_info(fp32).nodes:
         if op in QUANTIZED_OPS and name:
             blocks[block_of(name)].append(name)
     return dict(blocks)

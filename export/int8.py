@@ -3,7 +3,7 @@
 Each family tries its schemes in order until one passes the accuracy gate (static: MinMax, then
 Percentile, then Entropy; dynamic: variants.INT8_SCHEMES). Static int8 quantizes the exported graph;
 dynamic int8 quantizes onnxruntime's fused transformer graph where there is one (its Attention becomes
-QAttention: on MiniLM at batch 1 that is 5.6 ms where static QDQ takes 7.7 and fp32 12.6). Every try
+QAttention: on MiniLM at batch 1 that is 5.0 ms where static QDQ takes 9.8 and fp32 13.7). Every try
 is validated like any variant and listed in report.int8_tried. When several pass, they are timed
 against each other at batch 1 and the fastest wins, or among those within SPEED_TIE of it the
 smallest accuracy drop (``choose``): the gate has said each is accurate enough, so speed decides,

@@ -31,7 +31,7 @@ def split_skip_layer_norms(path: Path) -> int:
         return 0
     nodes, split = [], 0
     for node in model.graph.node:
-        if node.op_type == SKIP_LAYER_NORM and node.domain == "com.microsoft":
+        if _is_fused(node):
             nodes.extend(_as_standard_ops(node))
             split += 1
         else:
@@ -42,8 +42,12 @@ def split_skip_layer_norms(path: Path) -> int:
     return split
 
 
+def _is_fused(node) -> bool:
+    return node.op_type == SKIP_LAYER_NORM and node.domain == "com.microsoft"
+
+
 def _splittable(model) -> bool:
-    fused = [n for n in model.graph.node if n.op_type == SKIP_LAYER_NORM and n.domain == "com.microsoft"]
+    fused = [n for n in model.graph.node if _is_fused(n)]
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     hands_out_statistics = any(any(n.output[1:3]) for n in fused)
     return bool(fused) and opset >= LAYER_NORM_OPSET and not hands_out_statistics

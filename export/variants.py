@@ -5,13 +5,12 @@ Each variant is a separate file in the bundle and is validated exactly like fp32
 
 from __future__ import annotations
 
-import functools
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .convert import quiet
+from .convert import graph_info, quiet
 from .errors import ExportError
 
 
@@ -55,32 +54,8 @@ METHOD_OPTIONS = {"Percentile": {"CalibPercentile": 99.999}}
 EMBEDDING_OPS = ("Gather", "EmbedLayerNormalization")
 
 
-@dataclass(frozen=True)
-class GraphNodes:
-    """What the int8 choices read of a graph: each node's (op type, name, first input), and the weight names."""
-
-    nodes: tuple[tuple[str, str, str], ...]
-    weights: frozenset[str]
-
-
-def graph_nodes(path: Path) -> GraphNodes:
-    """The graph's nodes, parsed once per version of the file (an export asks several times; each parse
-    of MiniLM's 90 MB graph takes about 0.2 s)."""
-    stat = Path(path).stat()
-    return _parse_nodes(str(path), stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=4)
-def _parse_nodes(path: str, _mtime_ns: int, _size: int) -> GraphNodes:
-    import onnx
-
-    graph = onnx.load(path, load_external_data=False).graph
-    return GraphNodes(tuple((n.op_type, n.name, n.input[0] if n.input else "") for n in graph.node),
-                      frozenset(init.name for init in graph.initializer))
-
-
 def has_convolutions(path: Path) -> bool:
-    return any(op == "Conv" for op, _, _ in graph_nodes(path).nodes)
+    return any(op == "Conv" for op, _, _ in graph_info(path).nodes)
 
 
 def quantize_static_int8(src: Path, out: Path, reader, scheme: Int8Scheme, nodes_to_exclude=()) -> Path:
@@ -104,7 +79,7 @@ def quantize_static_int8(src: Path, out: Path, reader, scheme: Int8Scheme, nodes
 def first_and_last_layers(path: Path) -> list[str]:
     """The graph's first Conv and its classifier (Gemm/MatMul), kept in fp32: the usual int8 recipe for
     a conv net, and on the digits MobileNetV2 the difference between 2.8 points lost and 0.6."""
-    nodes = graph_nodes(path).nodes
+    nodes = graph_info(path).nodes
     convs = [name for op, name, _ in nodes if op == "Conv"]
     return convs[:1] + [name for op, name, _ in nodes if op in ("Gemm", "MatMul")][-1:]
 
@@ -144,5 +119,5 @@ def quantize_int8(src: Path, out: Path, scheme: Int8Scheme, nodes_to_exclude=())
 
 def has_embedding_tables(path: Path) -> bool:
     """Whether the graph looks up rows of a weight table (a Gather on an initializer), which int8 would quantize."""
-    graph = graph_nodes(path)
+    graph = graph_info(path)
     return any(op in EMBEDDING_OPS and first in graph.weights for op, _, first in graph.nodes)
