@@ -8,13 +8,13 @@ notebook can rank the same runs without Textual.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RunDirError
 from .layout import RunDir, is_run_dir, open_run
 from .runstate import RunState
-from .sweep import read_sweep as read_sweep_strict, write_sweep
+from .sweep import Sweep, read_sweep as read_sweep_strict, write_sweep
 
 
 @dataclass
@@ -48,30 +48,28 @@ def _sweep_folder(folder: Path) -> Comparison:
     return Comparison(runs, folder)  # a sweep whose first candidate has not started yet: an empty board
 
 
-def sweep_runs(folder: Path, sweep: dict | None) -> list[RunDir]:
-    """The run dirs in a sweep folder now, in the candidate order of ``sweep`` (its sweep.json as
-    read_sweep gives it; None: none), then any others by name."""
+def sweep_runs(folder: Path, sweep: Sweep | None) -> list[RunDir]:
+    """The run dirs in a sweep folder now, in the candidate order of ``sweep`` (its sweep.json; None:
+    none), then any others by name."""
     try:
         found = {p.name: RunDir(p) for p in sorted(Path(folder).iterdir()) if is_run_dir(p)}
     except OSError:
         return []
-    order = [c.get("run") for c in (sweep or {}).get("candidates", [])]
-    ranked = [found.pop(name) for name in order if isinstance(name, str) and name in found]
+    order = [c.run for c in sweep.candidates] if sweep else []
+    ranked = [found.pop(name) for name in order if name in found]
     return ranked + list(found.values())
 
 
-def pending_candidates(sweep: dict | None, started: set[str]) -> list[str]:
+def pending_candidates(sweep: Sweep | None, started: set[str]) -> list[str]:
     """Names of sweep.json's candidates whose run folder does not exist yet (waiting their turn)."""
-    return [str(c.get("name")) for c in (sweep or {}).get("candidates", [])
-            if c.get("run") not in started and c.get("status", "pending") == "pending"]
+    return [c.name for c in sweep.candidates if c.run not in started and c.status == "pending"] if sweep else []
 
 
-def read_sweep(folder: Path) -> dict | None:
-    """``sweep.json`` as a dict (rundir.sweep's strict reader, its Sweep as plain values), or None when
-    absent or unreadable: the compare screen works without it, so a broken one only loses the sweep's
-    annotations."""
+def read_sweep(folder: Path) -> Sweep | None:
+    """``sweep.json`` (rundir.sweep's strict reader), or None when absent or unreadable: the compare
+    screen works without it, so a broken one only loses the sweep's annotations."""
     try:
-        return asdict(read_sweep_strict(folder))
+        return read_sweep_strict(folder)
     except RunDirError:
         return None
 
@@ -79,9 +77,8 @@ def read_sweep(folder: Path) -> dict | None:
 def mark_winner(folder: Path, run_name: str) -> bool:
     """Names the candidate whose run folder is ``run_name`` the sweep's winner, keeping every other
     field as it was; False (and nothing written) when there is no readable sweep.json."""
-    try:
-        sweep = read_sweep_strict(folder)
-    except RunDirError:
+    sweep = read_sweep(folder)
+    if sweep is None:
         return False
     sweep.winner = next((c.name for c in sweep.candidates if c.run == run_name), run_name)
     write_sweep(folder, sweep)
@@ -144,13 +141,11 @@ def standing(index: int, state: RunState, metric: str, greater: bool, status: st
                     _checkpoint_bytes(state), diagnosis.get("kind"), diagnosis.get("suggestion") or "")
 
 
-def ranking_metric(states: list[RunState], sweep: dict | None = None) -> tuple[str, bool, str]:
+def ranking_metric(states: list[RunState], sweep: Sweep | None = None) -> tuple[str, bool, str]:
     """The metric that ranks, whether more is better, and a note when the runs disagree: the sweep's
     metric if it names one, else the first run's recipe metric (its run_start's ``metric``)."""
-    if sweep and isinstance(sweep.get("metric"), str) and sweep["metric"]:
-        metric = sweep["metric"]
-        greater = sweep.get("greater_is_better")
-        greater = greater if isinstance(greater, bool) else greater_is_better(metric)
+    if sweep and sweep.metric:
+        metric, greater = sweep.metric, sweep.greater_is_better
     else:
         metric = next((s.metric_name for s in states if s.run_start), states[0].metric_name if states else "accuracy")
         greater = greater_is_better(metric)
